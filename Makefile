@@ -1,0 +1,50 @@
+# snsflow — every target installs what it needs first (`make setup` is idempotent).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	  if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then echo $$p; break; fi; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_WORKERS ?= 2
+
+.PHONY: help setup test lint typecheck unit demo bench synth clean
+
+help:
+	@echo "make demo   - run the whole system locally, end to end (no AWS account)"
+	@echo "make test   - lint, type-check and run the full test suite"
+	@echo "make bench  - run the benchmarks (figures in bench/results/)"
+	@echo "make synth  - synthesize the CDK app with the real CDK CLI"
+
+$(STAMP): requirements.txt requirements-dev.txt requirements-bench.txt pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is required" >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -r requirements-bench.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy snsflow functions infra bench tests app.py
+
+test: lint typecheck
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
+
+demo: setup
+	$(BIN)/snsflow demo
+
+bench: setup
+	$(BIN)/python bench/verify.py
+
+synth: setup
+	npx --yes aws-cdk@2 synth --quiet
+
+clean:
+	rm -rf $(VENV) cdk.out .mypy_cache .ruff_cache .pytest_cache .hypothesis

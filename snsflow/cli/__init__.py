@@ -1,0 +1,1 @@
+"""The ``snsflow`` command line."""
