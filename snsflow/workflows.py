@@ -5,6 +5,7 @@ A bad file fails ``cdk synth`` and the local start with a message naming the fil
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from functools import cached_property
@@ -73,6 +74,12 @@ class Workflow(BaseModel):
     def definition_json(self) -> str:
         return json.dumps(self.definition, separators=(",", ":"), sort_keys=True)
 
+    @property
+    def version(self) -> str:
+        """A short digest of the workflow file and its definition: changes with either."""
+        payload = self.model_dump_json(by_alias=True) + self.definition_json
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
 
 def _describe(error: ValidationError) -> str:
     problems = []
@@ -96,9 +103,9 @@ def _read_json_object(path: Path) -> dict[str, Any]:
 
 def load_workflow(path: Path) -> Workflow:
     data = _read_json_object(path)
-    for forbidden in ("definition",):
-        if forbidden in data:
-            raise WorkflowFileError(f"{path}: field '{forbidden}' is not allowed at top level")
+    if "definition" in data:
+        # The loaded ASL lives in this field; a file must name its definition under stateMachine.
+        raise WorkflowFileError(f"{path}: field 'definition' is not allowed at top level")
     try:
         workflow = Workflow.model_validate(data)
     except ValidationError as exc:
