@@ -1,0 +1,96 @@
+"""The one place AWS clients are built: lazily, once per process, with shared timeouts.
+
+Nothing is built at import time (cold starts stay cheap). The local stack and the CLI point the
+factory at another endpoint or region with :func:`configure`; tests call :func:`reset` so that
+clients are rebuilt inside their moto mock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+#: Short timeouts: every caller sits behind API Gateway (29 s) or SNS's delivery timeout, so a
+#: stuck connection must fail fast and be retried by botocore (standard mode, with backoff).
+CLIENT_CONFIG = Config(
+    connect_timeout=2,
+    read_timeout=5,
+    retries={"mode": "standard", "max_attempts": 3},
+    tcp_keepalive=True,
+)
+
+
+@dataclass(frozen=True)
+class _Target:
+    endpoint_url: str | None = None
+    region_name: str | None = None
+
+
+_target = _Target()
+
+
+def configure(*, endpoint_url: str | None = None, region_name: str | None = None) -> None:
+    """Point every client built from now on at ``endpoint_url`` / ``region_name``.
+
+    ``None`` keeps boto3's own resolution (environment, profile, instance role).
+    """
+    global _target  # the factory's single piece of process state
+    _target = _Target(endpoint_url=endpoint_url, region_name=region_name)
+    reset()
+
+
+def reset() -> None:
+    """Forget every client built so far; the next call builds a fresh one."""
+    for factory in (
+        _session,
+        dynamodb_resource,
+        dynamodb_client,
+        stepfunctions_client,
+        sns_client,
+        cloudformation_client,
+    ):
+        factory.cache_clear()
+
+
+@cache
+def _session() -> boto3.session.Session:
+    return boto3.session.Session(region_name=_target.region_name)
+
+
+@cache
+def dynamodb_resource() -> DynamoDBServiceResource:
+    return _session().resource("dynamodb", endpoint_url=_target.endpoint_url, config=CLIENT_CONFIG)
+
+
+@cache
+def dynamodb_client() -> DynamoDBClient:
+    return _session().client("dynamodb", endpoint_url=_target.endpoint_url, config=CLIENT_CONFIG)
+
+
+@cache
+def stepfunctions_client() -> SFNClient:
+    return _session().client(
+        "stepfunctions", endpoint_url=_target.endpoint_url, config=CLIENT_CONFIG
+    )
+
+
+@cache
+def sns_client() -> SNSClient:
+    return _session().client("sns", endpoint_url=_target.endpoint_url, config=CLIENT_CONFIG)
+
+
+@cache
+def cloudformation_client() -> CloudFormationClient:
+    return _session().client(
+        "cloudformation", endpoint_url=_target.endpoint_url, config=CLIENT_CONFIG
+    )
