@@ -18,7 +18,7 @@ import functools
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -82,9 +82,11 @@ def issue_certificate(
     not_after: datetime = VALID_UNTIL,
     private_key: rsa.RSAPrivateKey | None = None,
     public_key: Any = None,
-    subject_alt_name: bool = True,
+    alt_names: Sequence[str] | None = None,
 ) -> TestCertificate:
-    """A certificate signed by the test CA (``public_key`` overrides the certified key)."""
+    """A certificate signed by the test CA for ``name`` (subject CN, and subjectAltName unless
+    ``alt_names`` says otherwise; ``()`` leaves the extension out). ``public_key`` overrides the
+    certified key."""
     key = private_key or rsa_key()
     ca_name, ca_key = _test_ca()
     builder = (
@@ -96,9 +98,10 @@ def issue_certificate(
         .not_valid_before(not_before)
         .not_valid_after(not_after)
     )
-    if subject_alt_name:
+    dns_names = (name,) if alt_names is None else tuple(alt_names)
+    if dns_names:
         builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False
+            x509.SubjectAlternativeName([x509.DNSName(dns) for dns in dns_names]), critical=False
         )
     certificate = builder.sign(ca_key, hashes.SHA256())
     return TestCertificate(certificate.public_bytes(serialization.Encoding.PEM), key)
