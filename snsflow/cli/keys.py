@@ -1,0 +1,251 @@
+"""``snsflow keys create|list|revoke|rotate``: manage API keys in a stack's keys table.
+
+The table is ``--table NAME``, or the ``KeysTableName`` output of the CloudFormation stack
+``--stack NAME``, or ``SNSFLOW_KEYS_TABLE_NAME``. ``--endpoint-url`` and ``--region`` point the
+AWS clients elsewhere (the local stack). A new key's value goes to stdout alone, so
+``KEY=$(snsflow keys create prod-sns)`` works; everything else a person reads goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from snsflow import aws
+from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from snsflow.errors import SnsflowError
+from snsflow.keys import (
+    DEFAULT_ROTATION_GRACE,
+    ApiKey,
+    KeyScope,
+    KeyStatus,
+    create_key,
+    list_keys,
+    revoke_keys,
+    rotate_key,
+)
+from snsflow.settings import KeysCommandSettings
+from snsflow.store.keys import DynamoKeyStore, format_time
+
+#: The stack output naming the keys table (the CDK stack must export it under this key).
+KEYS_TABLE_OUTPUT = "KeysTableName"
+_DURATION = re.compile(r"(\d+)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class _NoTableError(Exception):
+    """No keys table was named anywhere (a usage error)."""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "keys",
+        help="create, list, revoke and rotate API keys",
+        description="Manage the API keys of a deployed or local snsflow stack.",
+    )
+    actions = parser.add_subparsers(dest="keys_action", metavar="ACTION", required=True)
+    target = argparse.ArgumentParser(add_help=False)
+    where = target.add_mutually_exclusive_group()
+    where.add_argument("--table", metavar="NAME", help="the keys table")
+    where.add_argument(
+        "--stack",
+        metavar="NAME",
+        help=f"the CloudFormation stack whose output {KEYS_TABLE_OUTPUT} names the keys table",
+    )
+    target.add_argument("--region", help="AWS region (default: from the environment)")
+    target.add_argument("--endpoint-url", metavar="URL", help="AWS endpoint (local stack)")
+
+    create = actions.add_parser(
+        "create",
+        parents=[target],
+        help="create a key and print its value (shown only this once)",
+    )
+    create.add_argument("name", help="key name, e.g. prod-sns (what workflows' apiKeyName names)")
+    create.add_argument(
+        "--scope",
+        choices=[scope.value for scope in KeyScope],
+        default=KeyScope.WEBHOOK.value,
+        help="webhook: SNS deliveries to the workflows naming it; read: the read-only API "
+        "(default: webhook)",
+    )
+    create.set_defaults(handler=_with_store(_create))
+
+    listing = actions.add_parser("list", parents=[target], help="list keys (never their values)")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.set_defaults(handler=_with_store(_list))
+
+    revoke = actions.add_parser(
+        "revoke", parents=[target], help="revoke every value of a key at once"
+    )
+    revoke.add_argument("name")
+    revoke.set_defaults(handler=_with_store(_revoke))
+
+    rotate = actions.add_parser(
+        "rotate",
+        parents=[target],
+        help="add a new value to a key; older values stay valid for a grace period",
+    )
+    rotate.add_argument("name")
+    rotate.add_argument(
+        "--grace",
+        type=parse_duration,
+        default=DEFAULT_ROTATION_GRACE,
+        metavar="DURATION",
+        help="how long older values stay valid, e.g. 24h, 90m, 2d, 0 (default: 24h)",
+    )
+    rotate.set_defaults(handler=_with_store(_rotate))
+
+
+def parse_duration(text: str) -> timedelta:
+    """``0`` or a whole number with a unit: ``s``, ``m``, ``h`` or ``d``."""
+    if text == "0":
+        return timedelta(0)
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a duration like 24h, 90m, 2d or 0")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def stack_output(stack_name: str, output_key: str) -> str:
+    """The value of one output of a deployed CloudFormation stack."""
+    try:
+        stacks = aws.cloudformation_client().describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as error:
+        raise SnsflowError(
+            f"cannot read stack '{stack_name}': {error.response.get('Error', {}).get('Message')}"
+        ) from error
+    for output in stacks[0].get("Outputs", []) if stacks else []:
+        if output.get("OutputKey") == output_key and "OutputValue" in output:
+            return output["OutputValue"]
+    raise SnsflowError(f"stack '{stack_name}' has no output '{output_key}'")
+
+
+def _table_name(args: argparse.Namespace) -> str:
+    if args.table:
+        return str(args.table)
+    if args.stack:
+        return stack_output(args.stack, KEYS_TABLE_OUTPUT)
+    configured = KeysCommandSettings().keys_table_name
+    if configured:
+        return configured
+    raise _NoTableError(
+        "no keys table: pass --table NAME or --stack NAME, or set SNSFLOW_KEYS_TABLE_NAME"
+    )
+
+
+def _with_store(
+    action: Callable[[argparse.Namespace, DynamoKeyStore], int],
+) -> Callable[[argparse.Namespace], int]:
+    """Resolve the table, run ``action`` on its store, and turn failures into exit codes."""
+
+    def run(args: argparse.Namespace) -> int:
+        aws.configure(endpoint_url=args.endpoint_url, region_name=args.region)
+        try:
+            table = aws.dynamodb_resource().Table(_table_name(args))
+            return action(args, DynamoKeyStore(table))
+        except _NoTableError as error:
+            print(f"snsflow keys: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        except SnsflowError as error:
+            print(f"snsflow keys: {error.message}", file=sys.stderr)
+            return EXIT_FAILED
+        except BotoCoreError as error:  # no region, no credentials, endpoint unreachable
+            print(f"snsflow keys: {error}", file=sys.stderr)
+            return EXIT_FAILED
+
+    return run
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _create(args: argparse.Namespace, store: DynamoKeyStore) -> int:
+    issued = create_key(store, args.name, KeyScope(args.scope), _now())
+    print(
+        f"Created API key '{issued.key.name}' (scope {issued.key.scope}, "
+        f"{issued.key.display_prefix}...). This is the only time its value is shown:",
+        file=sys.stderr,
+    )
+    print(issued.value.get_secret_value())
+    return EXIT_OK
+
+
+def _revoke(args: argparse.Namespace, store: DynamoKeyStore) -> int:
+    revoked = revoke_keys(store, args.name, _now())
+    print(f"Revoked API key '{args.name}' ({len(revoked)} value(s)).")
+    return EXIT_OK
+
+
+def _rotate(args: argparse.Namespace, store: DynamoKeyStore) -> int:
+    now = _now()
+    issued = rotate_key(store, args.name, args.grace, now)
+    print(
+        f"Rotated API key '{issued.key.name}': older values stay valid until "
+        f"{_show_time(now + args.grace)}. The new value (shown only this once):",
+        file=sys.stderr,
+    )
+    print(issued.value.get_secret_value())
+    return EXIT_OK
+
+
+def _show_time(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
+
+
+def _status(key: ApiKey, now: datetime) -> str:
+    status = key.status_at(now)
+    if status is KeyStatus.EXPIRING:
+        return f"expiring {_show_time(key.expires_at)}"
+    return status.value
+
+
+def _list(args: argparse.Namespace, store: DynamoKeyStore) -> int:
+    now = _now()
+    keys = list_keys(store)
+    if args.json:
+        print(json.dumps([_as_json(key, now) for key in keys], indent=2))
+        return EXIT_OK
+    if not keys:
+        print("No API keys.", file=sys.stderr)
+        return EXIT_OK
+    header = ("NAME", "SCOPE", "PREFIX", "CREATED", "LAST USED", "STATUS")
+    rows = [
+        (
+            key.name,
+            key.scope.value,
+            key.display_prefix,
+            _show_time(key.created_at),
+            _show_time(key.last_used_at),
+            _status(key, now),
+        )
+        for key in keys
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    return EXIT_OK
+
+
+def _as_json(key: ApiKey, now: datetime) -> dict[str, str | None]:
+    def iso(moment: datetime | None) -> str | None:
+        return format_time(moment) if moment else None
+
+    return {
+        "name": key.name,
+        "scope": key.scope.value,
+        "prefix": key.display_prefix,
+        "status": key.status_at(now).value,
+        "createdAt": format_time(key.created_at),
+        "lastUsedAt": iso(key.last_used_at),
+        "expiresAt": iso(key.expires_at),
+        "revokedAt": iso(key.revoked_at),
+    }

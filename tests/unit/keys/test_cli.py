@@ -1,0 +1,242 @@
+"""``snsflow keys`` against moto: the value is printed once and never listed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from snsflow import aws
+from snsflow.cli.main import main
+from snsflow.keys import hash_key_value, is_well_formed
+from snsflow.store.keys import DynamoKeyStore
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_create_prints_the_value_alone_on_stdout_once(
+    dynamodb_tables: dict[str, str], key_store: DynamoKeyStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(capsys, "keys", "create", "prod-sns")
+
+    value = out.strip()
+    assert code == 0
+    assert out.count("\n") == 1
+    assert is_well_formed(value)
+    assert value not in err
+    assert "only time" in err
+    stored = key_store.get(hash_key_value(value))
+    assert stored is not None
+    assert stored.name == "prod-sns"
+    assert stored.scope == "webhook"
+
+
+def test_create_with_read_scope(
+    dynamodb_tables: dict[str, str], key_store: DynamoKeyStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, _ = _run(capsys, "keys", "create", "dashboards", "--scope", "read")
+
+    assert key_store.get(hash_key_value(out.strip())).scope == "read"  # type: ignore[union-attr]
+
+
+def test_list_shows_every_column_but_never_the_value(
+    dynamodb_tables: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, first, _ = _run(capsys, "keys", "create", "prod-sns")
+    _, second, _ = _run(capsys, "keys", "rotate", "prod-sns", "--grace", "2h")
+    _, third, _ = _run(capsys, "keys", "create", "old", "--scope", "read")
+    _run(capsys, "keys", "revoke", "old")
+
+    code, out, _ = _run(capsys, "keys", "list")
+
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["NAME", "SCOPE", "PREFIX", "CREATED", "LAST", "USED", "STATUS"]
+    assert [line.split()[0] for line in lines[1:]] == ["old", "prod-sns", "prod-sns"]
+    assert lines[1].split()[-1] == "revoked"
+    assert lines[2].split()[-1] == "active"
+    assert second.strip()[:13] in lines[2]
+    assert "expiring" in lines[3]
+    assert first.strip()[:13] in lines[3]
+    for value in (first.strip(), second.strip(), third.strip()):
+        assert value not in out
+
+
+def test_list_as_json(dynamodb_tables: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    _, created, _ = _run(capsys, "keys", "create", "prod-sns")
+
+    code, out, _ = _run(capsys, "keys", "list", "--json")
+
+    assert code == 0
+    [listed] = json.loads(out)
+    assert listed["name"] == "prod-sns"
+    assert listed["status"] == "active"
+    assert listed["prefix"] == created.strip()[:13]
+    assert listed["lastUsedAt"] is None
+    assert created.strip() not in out
+
+
+def test_revoke_marks_every_value_revoked(
+    dynamodb_tables: dict[str, str], key_store: DynamoKeyStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _run(capsys, "keys", "create", "prod-sns")
+    _run(capsys, "keys", "rotate", "prod-sns")
+
+    code, out, _ = _run(capsys, "keys", "revoke", "prod-sns")
+
+    assert code == 0
+    assert "2 value(s)" in out
+    assert all(key.revoked_at is not None for key in key_store.named("prod-sns"))
+
+
+def test_revoking_an_unknown_key_fails_with_a_reason(
+    dynamodb_tables: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run(capsys, "keys", "revoke", "nobody")
+
+    assert code == 1
+    assert "no active key named 'nobody'" in err
+
+
+def test_creating_a_name_in_use_fails(
+    dynamodb_tables: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _run(capsys, "keys", "create", "prod-sns")
+
+    code, out, err = _run(capsys, "keys", "create", "prod-sns")
+
+    assert code == 1
+    assert out == ""
+    assert "already exists" in err
+
+
+def test_rotate_grace_sets_the_old_values_expiry(
+    dynamodb_tables: dict[str, str], key_store: DynamoKeyStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, old, _ = _run(capsys, "keys", "create", "prod-sns")
+
+    code, new, _ = _run(capsys, "keys", "rotate", "prod-sns", "--grace", "90m")
+
+    assert code == 0
+    assert is_well_formed(new.strip())
+    assert new != old
+    old_key = key_store.get(hash_key_value(old.strip()))
+    new_key = key_store.get(hash_key_value(new.strip()))
+    assert old_key is not None
+    assert new_key is not None
+    assert old_key.expires_at is not None
+    assert new_key.expires_at is None
+    assert (old_key.expires_at - new_key.created_at).total_seconds() == pytest.approx(5400, abs=5)
+
+
+@pytest.mark.parametrize("grace", ["24", "1w", "-1h", "h", "1.5h"])
+def test_a_malformed_grace_is_a_usage_error(
+    dynamodb_tables: dict[str, str], capsys: pytest.CaptureFixture[str], grace: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["keys", "rotate", "prod-sns", f"--grace={grace}"])
+
+    assert exited.value.code == 2
+    assert "duration" in capsys.readouterr().err
+
+
+def test_table_named_on_the_command_line_wins(
+    dynamodb_tables: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = "other-keys"
+    from snsflow.store.tables import KEYS
+
+    aws.dynamodb_client().create_table(**KEYS.create_table_kwargs(other))
+
+    _, out, _ = _run(capsys, "keys", "create", "prod-sns", "--table", other)
+
+    assert DynamoKeyStore(aws.dynamodb_resource().Table(other)).get(hash_key_value(out.strip()))
+    assert DynamoKeyStore(aws.dynamodb_resource().Table(dynamodb_tables["Keys"])).all() == []
+
+
+def _deploy_stack(outputs: dict[str, str]) -> None:
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    aws.cloudformation_client().create_stack(StackName="snsflow", TemplateBody=json.dumps(template))
+
+
+def test_stack_output_names_the_table(
+    dynamodb_tables: dict[str, str],
+    key_store: DynamoKeyStore,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SNSFLOW_KEYS_TABLE_NAME")
+    _deploy_stack({"KeysTableName": dynamodb_tables["Keys"]})
+
+    code, out, _ = _run(capsys, "keys", "create", "prod-sns", "--stack", "snsflow")
+
+    assert code == 0
+    assert key_store.get(hash_key_value(out.strip())) is not None
+
+
+def test_a_stack_without_the_output_fails_with_a_reason(
+    dynamodb_tables: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _deploy_stack({"SomethingElse": "x"})
+
+    code, _, err = _run(capsys, "keys", "list", "--stack", "snsflow")
+
+    assert code == 1
+    assert "has no output 'KeysTableName'" in err
+
+
+def test_an_unknown_stack_fails_with_a_reason(
+    dynamodb_tables: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run(capsys, "keys", "list", "--stack", "nope")
+
+    assert code == 1
+    assert "cannot read stack 'nope'" in err
+
+
+def test_no_table_anywhere_is_a_usage_error(
+    dynamodb_tables: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SNSFLOW_KEYS_TABLE_NAME")
+
+    code, _, err = _run(capsys, "keys", "list")
+
+    assert code == 2
+    assert "--table" in err
+
+
+def test_table_and_stack_together_are_a_usage_error(
+    dynamodb_tables: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["keys", "list", "--table", "a", "--stack", "b"])
+
+    assert exited.value.code == 2
+
+
+def test_an_unreachable_endpoint_fails_with_a_reason(
+    aws_environment: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _run(
+        capsys,
+        "keys",
+        "list",
+        "--table",
+        "t",
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+        "--region",
+        "eu-west-1",
+    )
+
+    assert code == 1
+    assert "127.0.0.1:9" in err
