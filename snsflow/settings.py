@@ -31,3 +31,49 @@ class AuthorizerSettings(SnsflowSettings):
     auth_cache_ttl_seconds: float = Field(default=5.0, gt=0, le=60)
     #: Bound on each in-memory cache (keys, workflows); least recently used entries go first.
     auth_cache_max_entries: int = Field(default=1000, ge=1, le=100_000)
+
+
+class ExecutionsSettings(SnsflowSettings):
+    """What every function that handles execution records reads (webhook, status, reconciler)."""
+
+    workflows_table_name: str = Field(min_length=1)
+    executions_table_name: str = Field(min_length=1)
+    #: Execution records expire (DynamoDB TTL) this many days after the message was received.
+    execution_retention_days: int = Field(default=30, ge=1, le=3650)
+    #: How long a workflow read from the registry is reused (the registry changes at deploy).
+    workflow_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
+
+
+class WebhookSettings(ExecutionsSettings):
+    """The webhook Lambda."""
+
+    subscriptions_table_name: str = Field(min_length=1)
+    #: Bodies above this are refused with 413 before parsing. SNS sends at most 256 KiB of
+    #: message, which JSON escaping can grow up to six-fold (``\\u0001``), plus the envelope.
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=64 * 1024, le=6 * 1024 * 1024)
+    #: Messages whose Timestamp is older are refused (403): SNS retries for at most an hour, so
+    #: an older message is a replay. Keep it well under the retention, which is what makes a
+    #: replayed MessageId a duplicate.
+    max_message_age_seconds: int = Field(default=2 * 3600, ge=60, le=7 * 24 * 3600)
+    #: Seconds to connect to, and to wait for, SNS when confirming a subscription.
+    confirmation_timeout_seconds: float = Field(default=4.0, gt=0, le=10)
+    #: Local stacks only (the AWS deployment never sets it): URL prefixes under which signing
+    #: certificates and SubscribeURLs are trusted although not on an SNS host.
+    trusted_sns_url_prefixes: tuple[str, ...] = ()
+
+
+class StatusSettings(ExecutionsSettings):
+    """The status Lambda (Step Functions execution status change events)."""
+
+
+class ReconcilerSettings(ExecutionsSettings):
+    """The reconciler Lambda (runs on a schedule)."""
+
+    #: A claim still RECEIVED this long after its delivery had its start fail: start it.
+    start_grace_seconds: int = Field(default=300, ge=30)
+    #: A record still RUNNING this long after its delivery is checked with DescribeExecution,
+    #: because status events are best effort.
+    running_check_after_seconds: int = Field(default=900, ge=60)
+    #: Bounds on the work of one run (the rest waits for the next run).
+    max_starts_per_run: int = Field(default=100, ge=1, le=1000)
+    max_checks_per_run: int = Field(default=200, ge=1, le=2000)

@@ -1,0 +1,67 @@
+"""Scheduled: start stranded claims and settle runs whose status event never came."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from snsflow import aws
+from snsflow.executions import CachedWorkflows, ExecutionLauncher
+from snsflow.reconciler import Reconciler, ReconcilerLimits
+from snsflow.settings import ReconcilerSettings
+from snsflow.sns.verifier import utc_now
+from snsflow.stepfunctions import StepFunctionsExecutions
+from snsflow.store.executions import ExecutionStore
+from snsflow.store.workflows import WorkflowRegistry
+
+logger = Logger()
+metrics = Metrics(namespace="snsflow")
+tracer = Tracer()
+
+
+@cache
+def _reconciler() -> Reconciler:
+    settings = ReconcilerSettings()
+    dynamodb = aws.dynamodb_resource()
+    records = ExecutionStore(dynamodb.Table(settings.executions_table_name))
+    step_functions = StepFunctionsExecutions(aws.stepfunctions_client())
+    return Reconciler(
+        # Every run reads the registry afresh: a run is rare, and must see new workflows.
+        workflows=CachedWorkflows(
+            WorkflowRegistry(dynamodb.Table(settings.workflows_table_name)),
+            ttl=timedelta(0),
+            clock=utc_now,
+        ),
+        records=records,
+        launcher=ExecutionLauncher(
+            records,
+            step_functions,
+            clock=utc_now,
+            retention=timedelta(days=settings.execution_retention_days),
+        ),
+        describer=step_functions,
+        clock=utc_now,
+        limits=ReconcilerLimits(
+            start_grace=timedelta(seconds=settings.start_grace_seconds),
+            running_check_after=timedelta(seconds=settings.running_check_after_seconds),
+            max_starts=settings.max_starts_per_run,
+            max_checks=settings.max_checks_per_run,
+        ),
+    )
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def lambda_handler(_event: dict[str, Any], _context: LambdaContext) -> dict[str, Any]:
+    report = _reconciler().run()
+    logger.info("reconciled", extra=report.model_dump())
+    for name, value in report.model_dump().items():
+        metric = "Reconciler" + name.title().replace("_", "")  # e.g. ReconcilerStartFailures
+        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=value)
+    return report.model_dump()

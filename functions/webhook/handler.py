@@ -1,0 +1,137 @@
+"""``POST /webhooks/{workflowId}``: SNS deliveries, after the authorizer let the key through.
+
+Thin adapter: decode the REST proxy event, call :class:`snsflow.webhook.Webhook`, shape the
+answer. Every failure becomes ``{"error": {"code", "message"}}``; only a failure a retry can fix
+is a 5xx. The event is never logged: its query string carries the API key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from snsflow import aws
+from snsflow.errors import BadRequestError, SnsflowError
+from snsflow.executions import CachedWorkflows, ExecutionLauncher
+from snsflow.settings import WebhookSettings
+from snsflow.sns import (
+    CertificateProvider,
+    MessageTooLargeError,
+    MessageVerifier,
+    UrllibCertificateFetcher,
+)
+from snsflow.sns.verifier import utc_now
+from snsflow.stepfunctions import StepFunctionsExecutions
+from snsflow.store.executions import ExecutionStore
+from snsflow.store.subscriptions import SubscriptionStore
+from snsflow.store.workflows import WorkflowRegistry
+from snsflow.subscriptions import SubscribeUrlConfirmer, UrllibHttpGetter
+from snsflow.webhook import Webhook
+
+logger = Logger()
+metrics = Metrics(namespace="snsflow")
+tracer = Tracer()
+
+_OUTCOME_METRICS = {
+    "accepted": "NotificationsAccepted",
+    "duplicate": "NotificationsDuplicate",
+    "confirmed": "SubscriptionsConfirmed",
+    "unsubscribed": "SubscriptionsUnsubscribed",
+}
+
+
+@cache
+def _settings() -> WebhookSettings:
+    return WebhookSettings()
+
+
+@cache
+def _webhook() -> Webhook:
+    settings = _settings()
+    dynamodb = aws.dynamodb_resource()
+    local_sns = settings.trusted_sns_url_prefixes
+    return Webhook(
+        workflows=CachedWorkflows(
+            WorkflowRegistry(dynamodb.Table(settings.workflows_table_name)),
+            ttl=timedelta(seconds=settings.workflow_cache_seconds),
+            clock=utc_now,
+        ),
+        verifier=MessageVerifier(
+            CertificateProvider(UrllibCertificateFetcher(allow_http=bool(local_sns))),
+            max_age=timedelta(seconds=settings.max_message_age_seconds),
+            trusted_cert_url_prefixes=local_sns,
+        ),
+        executions=ExecutionLauncher(
+            ExecutionStore(dynamodb.Table(settings.executions_table_name)),
+            StepFunctionsExecutions(aws.stepfunctions_client()),
+            clock=utc_now,
+            retention=timedelta(days=settings.execution_retention_days),
+        ),
+        subscriptions=SubscriptionStore(dynamodb.Table(settings.subscriptions_table_name)),
+        confirmer=SubscribeUrlConfirmer(
+            UrllibHttpGetter(timeout_seconds=settings.confirmation_timeout_seconds),
+            trusted_prefixes=local_sns,
+        ),
+        clock=utc_now,
+    )
+
+
+def _body(event: APIGatewayProxyEvent, max_bytes: int) -> bytes:
+    text = event.body or ""
+    # Refuse before decoding anything: base64 takes 4 characters for 3 bytes.
+    size = len(text) * 3 // 4 if event.is_base64_encoded else len(text)
+    if size > max_bytes:
+        raise MessageTooLargeError(f"the body is about {size} bytes; at most {max_bytes} accepted")
+    if not event.is_base64_encoded:
+        return text.encode("utf-8", "surrogatepass")
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise BadRequestError("the body is flagged base64 but is not valid base64") from None
+
+
+def _response(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(body),
+    }
+
+
+@logger.inject_lambda_context(log_event=False)  # the query string carries the API key
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(raise_on_empty_metrics=False)
+@event_source(data_class=APIGatewayProxyEvent)
+def lambda_handler(event: APIGatewayProxyEvent, _context: LambdaContext) -> dict[str, Any]:
+    workflow_id = event.path_parameters.get("workflowId", "")
+    logger.append_keys(workflowId=workflow_id)
+    try:
+        body = _body(event, _settings().max_body_bytes)
+        answer = _webhook().handle(workflow_id, body, event.headers)
+    except SnsflowError as error:
+        failed = error.http_status >= 500
+        log = logger.warning if failed else logger.info
+        log("delivery refused", extra={"status": error.http_status, "errorCode": error.code})
+        metrics.add_metric(
+            name="DeliveriesFailed" if failed else "DeliveriesRefused",
+            unit=MetricUnit.Count,
+            value=1,
+        )
+        return _response(error.http_status, error.to_body())
+    except Exception:
+        # A bug or a deployment fault (permissions, a missing table): say nothing about it.
+        logger.exception("unexpected failure")
+        metrics.add_metric(name="DeliveriesFailed", unit=MetricUnit.Count, value=1)
+        return _response(500, SnsflowError("internal error").to_body())
+    logger.info("delivery handled", extra={"outcome": answer["status"]})
+    metrics.add_metric(name=_OUTCOME_METRICS[answer["status"]], unit=MetricUnit.Count, value=1)
+    return _response(200, answer)

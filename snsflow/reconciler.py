@@ -1,0 +1,168 @@
+"""Converging execution records without SNS or status events (runs on a schedule).
+
+Two passes per workflow, each bounded:
+
+* claims still ``RECEIVED`` after a grace period had their start fail (and SNS may have given up
+  retrying): start them — by the same name and stored input, so never twice;
+* records still ``RUNNING`` after a while may have missed their status event (best effort):
+  ask Step Functions (DescribeExecution) and record the outcome if the run has ended. EXPRESS
+  executions cannot be described, so this pass covers STANDARD workflows.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from snsflow.errors import DependencyUnavailableError
+from snsflow.executions import Clock, ExecutionLauncher
+from snsflow.status import build_status_change
+from snsflow.stepfunctions import ExecutionDescription
+from snsflow.store.executions import ExecutionRecord, ExecutionStatus, StatusChange
+from snsflow.store.workflows import WorkflowRecord
+
+logger = logging.getLogger(__name__)
+
+
+class WorkflowList(Protocol):
+    def all(self) -> list[WorkflowRecord]: ...
+
+
+class ReconcilerRecords(Protocol):
+    """The part of :class:`~snsflow.store.executions.ExecutionStore` used here."""
+
+    def oldest_with_status(
+        self,
+        workflow_id: str,
+        status: ExecutionStatus,
+        *,
+        received_before: datetime,
+        limit: int,
+    ) -> list[ExecutionRecord]: ...
+
+    def change_status(self, workflow_id: str, message_id: str, change: StatusChange) -> bool: ...
+
+
+class ExecutionDescriber(Protocol):
+    """:class:`~snsflow.stepfunctions.StepFunctionsExecutions`."""
+
+    def describe(self, arn: str) -> ExecutionDescription: ...
+
+
+class ReconcilerLimits(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    start_grace: timedelta
+    running_check_after: timedelta
+    max_starts: int
+    max_checks: int
+
+
+class ReconcileReport(BaseModel):
+    started: int = 0
+    start_failures: int = 0
+    checked: int = 0
+    finished: int = 0
+    check_failures: int = 0
+
+
+def _share(total: int, parts: int) -> int:
+    """Each workflow's part of a run's budget, so one stuck workflow cannot starve the rest."""
+    return max(1, -(-total // max(parts, 1)))
+
+
+class Reconciler:
+    def __init__(
+        self,
+        *,
+        workflows: WorkflowList,
+        records: ReconcilerRecords,
+        launcher: ExecutionLauncher,
+        describer: ExecutionDescriber,
+        clock: Clock,
+        limits: ReconcilerLimits,
+    ) -> None:
+        self._workflows = workflows
+        self._records = records
+        self._launcher = launcher
+        self._describer = describer
+        self._clock = clock
+        self._limits = limits
+
+    def run(self) -> ReconcileReport:
+        now = self._clock()
+        workflows = self._workflows.all()
+        start_limit = _share(self._limits.max_starts, len(workflows))
+        check_limit = _share(self._limits.max_checks, len(workflows))
+        report = ReconcileReport()
+        for workflow in workflows:
+            self._start_stranded(workflow, now, start_limit, report)
+            if workflow.state_machine_type == "STANDARD":
+                self._check_running(workflow, now, check_limit, report)
+        return report
+
+    def _start_stranded(
+        self, workflow: WorkflowRecord, now: datetime, limit: int, report: ReconcileReport
+    ) -> None:
+        stranded = self._records.oldest_with_status(
+            workflow.workflow_id,
+            ExecutionStatus.RECEIVED,
+            received_before=now - self._limits.start_grace,
+            limit=limit,
+        )
+        for record in stranded:
+            try:
+                self._launcher.start(workflow, record)
+            except DependencyUnavailableError as error:
+                report.start_failures += 1
+                logger.warning(
+                    "could not start a stranded claim",
+                    extra={"executionId": record.execution_id, "reason": error.message},
+                )
+            else:
+                report.started += 1
+
+    def _check_running(
+        self, workflow: WorkflowRecord, now: datetime, limit: int, report: ReconcileReport
+    ) -> None:
+        running = self._records.oldest_with_status(
+            workflow.workflow_id,
+            ExecutionStatus.RUNNING,
+            received_before=now - self._limits.running_check_after,
+            limit=limit,
+        )
+        for record in running:
+            if record.execution_arn is None:
+                continue
+            report.checked += 1
+            try:
+                if self._record_if_ended(record, record.execution_arn):
+                    report.finished += 1
+            except DependencyUnavailableError as error:
+                report.check_failures += 1
+                logger.warning(
+                    "could not check a running execution",
+                    extra={"executionId": record.execution_id, "reason": error.message},
+                )
+
+    def _record_if_ended(self, record: ExecutionRecord, execution_arn: str) -> bool:
+        description = self._describer.describe(execution_arn)
+        if description.status not in ExecutionStatus.__members__:
+            return False  # e.g. PENDING_REDRIVE
+        status = ExecutionStatus(description.status)
+        if not status.is_terminal:
+            return False
+        change = build_status_change(
+            status=status,
+            execution_arn=description.execution_arn,
+            started_at=description.started_at,
+            stopped_at=description.stopped_at,
+            output=description.output,
+            error=description.error,
+            cause=description.cause,
+            input_bytes=len(record.input.encode("utf-8")),
+        )
+        return self._records.change_status(record.workflow_id, record.message_id, change)

@@ -1,0 +1,403 @@
+"""Execution records: one item per (workflow, SNS MessageId) — the idempotency claim and the record.
+
+Only this module reads or writes the executions table. Every write that changes the status is
+conditional on the status it moves from, so a record never goes backwards: ``RECEIVED`` →
+``RUNNING`` → one terminal status, which is final.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict
+
+from snsflow.errors import DependencyUnavailableError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+
+#: Error codes of DynamoDB that mean "try again later" (left after botocore's own retries).
+_TRANSIENT_ERROR_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "ThrottlingException",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+    }
+)
+
+#: DynamoDB's item size limit (attribute names plus values).
+MAX_ITEM_BYTES = 400 * 1024
+#: Room kept for every attribute of a record except the input, output, error and cause.
+_ITEM_OVERHEAD_BYTES = 8 * 1024
+
+BY_RECEIVED_AT_INDEX = "byReceivedAt"
+BY_STATUS_INDEX = "byStatus"
+BY_EXECUTION_ID_INDEX = "byExecutionId"
+
+
+class ExecutionStatus(StrEnum):
+    RECEIVED = "RECEIVED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    ABORTED = "ABORTED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self not in (ExecutionStatus.RECEIVED, ExecutionStatus.RUNNING)
+
+    @property
+    def predecessors(self) -> tuple[ExecutionStatus, ...]:
+        """The statuses a record may move to this one from (never backwards, never sideways
+        between terminal statuses)."""
+        if self is ExecutionStatus.RECEIVED:
+            return ()
+        if self is ExecutionStatus.RUNNING:
+            return (ExecutionStatus.RECEIVED,)
+        return (ExecutionStatus.RECEIVED, ExecutionStatus.RUNNING)
+
+
+def format_time(moment: datetime) -> str:
+    """ISO 8601 UTC with milliseconds and a ``Z``: fixed width, so strings sort like times."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def detail_budget_bytes(input_bytes: int) -> int:
+    """How many bytes the output, error and cause of a record may take together."""
+    return MAX_ITEM_BYTES - _ITEM_OVERHEAD_BYTES - input_bytes
+
+
+class ExecutionClaim(BaseModel):
+    """What the first delivery of a message writes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    message_id: str
+    execution_id: str
+    execution_name: str
+    topic_arn: str
+    subject: str | None
+    #: The SNS ``Timestamp`` string, as signed.
+    message_timestamp: str
+    #: The execution input (JSON text), kept so that any later start sends exactly the same.
+    input: str
+    received_at: datetime
+    expires_at: datetime
+
+
+class ExecutionRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    message_id: str
+    execution_id: str
+    execution_name: str
+    status: ExecutionStatus
+    topic_arn: str
+    subject: str | None = None
+    message_timestamp: str
+    input: str
+    received_at: datetime
+    expires_at: datetime
+    deliveries: int
+    execution_arn: str | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    output: str | None = None
+    output_truncated: bool = False
+    error: str | None = None
+    cause: str | None = None
+    cause_truncated: bool = False
+    #: Why the last attempt to start the execution failed (cleared once it runs).
+    last_start_error: str | None = None
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> ExecutionRecord:
+        def optional_time(name: str) -> datetime | None:
+            value = item.get(name)
+            return parse_time(value) if value else None
+
+        return cls(
+            workflow_id=item["workflowId"],
+            message_id=item["messageId"],
+            execution_id=item["executionId"],
+            execution_name=item["executionName"],
+            status=ExecutionStatus(item["status"]),
+            topic_arn=item["topicArn"],
+            subject=item.get("subject"),
+            message_timestamp=item["messageTimestamp"],
+            input=item["input"],
+            received_at=parse_time(item["receivedAt"]),
+            expires_at=datetime.fromtimestamp(int(item["expiresAt"]), UTC),
+            deliveries=int(item["deliveries"]),
+            execution_arn=item.get("executionArn"),
+            started_at=optional_time("startedAt"),
+            stopped_at=optional_time("stoppedAt"),
+            output=item.get("output"),
+            output_truncated=bool(item.get("outputTruncated", False)),
+            error=item.get("error"),
+            cause=item.get("cause"),
+            cause_truncated=bool(item.get("causeTruncated", False)),
+            last_start_error=item.get("lastStartError"),
+        )
+
+
+class StatusChange(BaseModel):
+    """A move of a record to ``RUNNING`` or to a terminal status, with what is known of the run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: ExecutionStatus
+    execution_arn: str
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    output: str | None = None
+    output_truncated: bool = False
+    error: str | None = None
+    cause: str | None = None
+    cause_truncated: bool = False
+
+
+def is_conditional_check_failure(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+@contextmanager
+def dynamodb_errors(action: str) -> Iterator[None]:
+    """Turn a transient DynamoDB failure into :class:`DependencyUnavailableError` (503).
+
+    Anything else (a missing table, missing permissions, a rejected condition) propagates
+    unchanged: it is a bug or a deployment problem, not something a retry fixes.
+    """
+    try:
+        yield
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in _TRANSIENT_ERROR_CODES or status >= 500:
+            raise DependencyUnavailableError(
+                f"DynamoDB is unavailable: could not {action} ({code})"
+            ) from error
+        raise
+    except BotoCoreError as error:
+        raise DependencyUnavailableError(
+            f"DynamoDB is unavailable: could not {action} ({type(error).__name__})"
+        ) from error
+
+
+def _workflow_status(workflow_id: str, status: ExecutionStatus) -> str:
+    return f"{workflow_id}#{status.value}"
+
+
+class _Update:
+    """Builds an UpdateExpression with placeholder names for every attribute (several of ours,
+    such as ``status`` and ``input``, are DynamoDB reserved words)."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
+        self._set: list[str] = []
+        self._add: list[str] = []
+        self._remove: list[str] = []
+
+    def name(self, attribute: str) -> str:
+        placeholder = f"#{attribute}"
+        self.names[placeholder] = attribute
+        return placeholder
+
+    def value(self, attribute: str, value: Any) -> str:
+        placeholder = f":{attribute}"
+        self.values[placeholder] = value
+        return placeholder
+
+    def set(self, attribute: str, value: Any) -> None:
+        self._set.append(f"{self.name(attribute)} = {self.value(attribute, value)}")
+
+    def set_if_absent(self, attribute: str, value: Any) -> None:
+        name = self.name(attribute)
+        self._set.append(f"{name} = if_not_exists({name}, {self.value(attribute, value)})")
+
+    def add(self, attribute: str, value: int) -> None:
+        self._add.append(f"{self.name(attribute)} {self.value(attribute, value)}")
+
+    def remove(self, attribute: str) -> None:
+        self._remove.append(self.name(attribute))
+
+    def expression(self) -> str:
+        clauses = []
+        for keyword, parts in (("SET", self._set), ("ADD", self._add), ("REMOVE", self._remove)):
+            if parts:
+                clauses.append(f"{keyword} {', '.join(parts)}")
+        return " ".join(clauses)
+
+
+class ExecutionStore:
+    """The executions table (a boto3 DynamoDB ``Table`` is passed in)."""
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def claim(self, claim: ExecutionClaim) -> ExecutionRecord:
+        """Record one delivery of a message, atomically, in one request.
+
+        The first delivery creates the record (status ``RECEIVED``, ``deliveries`` 1); every
+        later one only adds 1 to ``deliveries``. Returns the record as it is after the write.
+        """
+        update = _Update()
+        for attribute, value in (
+            ("executionId", claim.execution_id),
+            ("executionName", claim.execution_name),
+            ("status", ExecutionStatus.RECEIVED.value),
+            ("workflowStatus", _workflow_status(claim.workflow_id, ExecutionStatus.RECEIVED)),
+            ("topicArn", claim.topic_arn),
+            ("messageTimestamp", claim.message_timestamp),
+            ("input", claim.input),
+            ("receivedAt", format_time(claim.received_at)),
+            ("expiresAt", int(claim.expires_at.timestamp())),
+        ):
+            update.set_if_absent(attribute, value)
+        if claim.subject is not None:
+            update.set_if_absent("subject", claim.subject)
+        update.set("lastDeliveryAt", format_time(claim.received_at))
+        update.add("deliveries", 1)
+        with dynamodb_errors("record the message"):
+            response = self._table.update_item(
+                Key=_key(claim.workflow_id, claim.message_id),
+                UpdateExpression=update.expression(),
+                ExpressionAttributeNames=update.names,
+                ExpressionAttributeValues=update.values,
+                ReturnValues="ALL_NEW",
+            )
+        return ExecutionRecord.from_item(response["Attributes"])
+
+    def change_status(self, workflow_id: str, message_id: str, change: StatusChange) -> bool:
+        """Move a record forward. False (nothing written) if it is already at or past
+        ``change.status``, or does not exist."""
+        update = _Update()
+        update.set("status", change.status.value)
+        update.set("workflowStatus", _workflow_status(workflow_id, change.status))
+        update.set("executionArn", change.execution_arn)
+        if change.started_at is not None:
+            update.set("startedAt", format_time(change.started_at))
+        if change.stopped_at is not None:
+            update.set("stoppedAt", format_time(change.stopped_at))
+        for attribute, text in (
+            ("output", change.output),
+            ("error", change.error),
+            ("cause", change.cause),
+        ):
+            if text is not None:
+                update.set(attribute, text)
+        for attribute, flag in (
+            ("outputTruncated", change.output_truncated),
+            ("causeTruncated", change.cause_truncated),
+        ):
+            if flag:
+                update.set(attribute, True)
+        update.remove("lastStartError")
+        allowed = ", ".join(
+            update.value(f"from{status.value}", status.value)
+            for status in change.status.predecessors
+        )
+        return self._update_if(
+            workflow_id,
+            message_id,
+            update,
+            condition=f"{update.name('status')} IN ({allowed})",
+            action="update the execution record",
+        )
+
+    def record_start_failure(self, workflow_id: str, message_id: str, reason: str) -> None:
+        """Note why a start failed, on a record still ``RECEIVED`` (for operators)."""
+        update = _Update()
+        update.set("lastStartError", reason[:1000])
+        received = update.value("received", ExecutionStatus.RECEIVED.value)
+        self._update_if(
+            workflow_id,
+            message_id,
+            update,
+            condition=f"{update.name('status')} = {received}",
+            action="record the start failure",
+        )
+
+    def _update_if(
+        self, workflow_id: str, message_id: str, update: _Update, *, condition: str, action: str
+    ) -> bool:
+        try:
+            with dynamodb_errors(action):
+                self._table.update_item(
+                    Key=_key(workflow_id, message_id),
+                    UpdateExpression=update.expression(),
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=update.names,
+                    ExpressionAttributeValues=update.values,
+                )
+        except ClientError as error:
+            if is_conditional_check_failure(error):
+                return False
+            raise
+        return True
+
+    def get(self, workflow_id: str, message_id: str) -> ExecutionRecord | None:
+        with dynamodb_errors("read the execution record"):
+            response = self._table.get_item(Key=_key(workflow_id, message_id), ConsistentRead=True)
+        item = response.get("Item")
+        return ExecutionRecord.from_item(item) if item else None
+
+    def find_by_execution_id(self, execution_id: str) -> ExecutionRecord | None:
+        with dynamodb_errors("look up the execution"):
+            response = self._table.query(
+                IndexName=BY_EXECUTION_ID_INDEX,
+                KeyConditionExpression=Key("executionId").eq(execution_id),
+                Limit=1,
+            )
+        items = response.get("Items", [])
+        return ExecutionRecord.from_item(items[0]) if items else None
+
+    def oldest_with_status(
+        self,
+        workflow_id: str,
+        status: ExecutionStatus,
+        *,
+        received_before: datetime,
+        limit: int,
+    ) -> list[ExecutionRecord]:
+        """Up to ``limit`` records of a workflow in ``status`` received before a time, oldest
+        first. The status index is eventually consistent: callers act by conditional writes."""
+        condition = Key("workflowStatus").eq(_workflow_status(workflow_id, status)) & Key(
+            "receivedAt"
+        ).lte(format_time(received_before))
+        kwargs: dict[str, Any] = {
+            "IndexName": BY_STATUS_INDEX,
+            "KeyConditionExpression": condition,
+            "ScanIndexForward": True,
+        }
+        records: list[ExecutionRecord] = []
+        while len(records) < limit:
+            with dynamodb_errors("list execution records"):
+                page = self._table.query(Limit=limit - len(records), **kwargs)
+            records.extend(ExecutionRecord.from_item(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return records
+
+
+def _key(workflow_id: str, message_id: str) -> dict[str, str]:
+    return {"workflowId": workflow_id, "messageId": message_id}

@@ -1,0 +1,198 @@
+"""``POST /webhooks/{workflowId}``: one SNS delivery in, one answer out.
+
+The order of the checks is the point: refuse raw delivery, parse strictly, find the workflow,
+refuse a topic the workflow does not allow — all before any network I/O — then verify the
+signature (which may fetch the certificate), and only then act on the message.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from snsflow.errors import DependencyUnavailableError, ForbiddenError, NotFoundError, SnsflowError
+from snsflow.executions import Clock, ExecutionLauncher
+from snsflow.sns import (
+    MalformedMessageError,
+    MessageTooLargeError,
+    Notification,
+    RawDeliveryError,
+    SnsMessage,
+    SubscriptionConfirmation,
+    UnsubscribeConfirmation,
+    UnverifiedMessage,
+    parse_message,
+    reject_raw_delivery,
+)
+from snsflow.store.workflows import WorkflowRecord
+from snsflow.workflows import SnsTrigger
+
+logger = logging.getLogger(__name__)
+
+
+class WorkflowNotFoundError(NotFoundError):
+    code = "workflow_not_found"
+
+
+class TopicNotAllowedError(ForbiddenError):
+    code = "topic_not_allowed"
+
+
+class WorkflowLookup(Protocol):
+    def get(self, workflow_id: str) -> WorkflowRecord | None: ...
+
+
+class Verifier(Protocol):
+    """:class:`snsflow.sns.MessageVerifier`."""
+
+    def verify(self, message: UnverifiedMessage) -> SnsMessage: ...
+
+
+class SubscriptionConfirmer(Protocol):
+    """:class:`snsflow.subscriptions.SubscribeUrlConfirmer`."""
+
+    def confirm(self, confirmation: SubscriptionConfirmation) -> str | None: ...
+
+
+class SubscriptionRecords(Protocol):
+    """The part of :class:`snsflow.store.subscriptions.SubscriptionStore` used here."""
+
+    def mark_confirmed(
+        self,
+        workflow_id: str,
+        topic_arn: str,
+        *,
+        subscription_arn: str | None,
+        message_time: datetime,
+        at: datetime,
+    ) -> bool: ...
+
+    def mark_unsubscribed(
+        self, workflow_id: str, topic_arn: str, *, message_time: datetime, at: datetime
+    ) -> bool: ...
+
+    def record_error(
+        self, workflow_id: str, topic_arn: str, *, error: str, at: datetime
+    ) -> None: ...
+
+
+@functools.lru_cache(maxsize=256)
+def _trigger(workflow: WorkflowRecord) -> SnsTrigger:
+    # The workflow file's own trigger model holds the topic-matching rule (with wildcards).
+    return SnsTrigger(
+        type="amazon-sns",
+        api_key_name=workflow.api_key_name,
+        allowed_topic_arns=workflow.allowed_topic_arns,
+    )
+
+
+def _parse(body: bytes) -> UnverifiedMessage:
+    try:
+        return parse_message(body)
+    except MessageTooLargeError:
+        raise
+    except MalformedMessageError as error:
+        if b'"SignatureVersion"' not in body:
+            # Not an SNS envelope at all: most likely raw message delivery without its header.
+            raise RawDeliveryError(
+                "the body is not a signed SNS message; if raw message delivery is on for this "
+                "subscription, turn RawMessageDelivery off"
+            ) from error
+        raise
+
+
+class Webhook:
+    """Handles one delivery; returns the 200 body or raises an :class:`SnsflowError`."""
+
+    def __init__(
+        self,
+        *,
+        workflows: WorkflowLookup,
+        verifier: Verifier,
+        executions: ExecutionLauncher,
+        subscriptions: SubscriptionRecords,
+        confirmer: SubscriptionConfirmer,
+        clock: Clock,
+    ) -> None:
+        self._workflows = workflows
+        self._verifier = verifier
+        self._executions = executions
+        self._subscriptions = subscriptions
+        self._confirmer = confirmer
+        self._clock = clock
+
+    def handle(self, workflow_id: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+        reject_raw_delivery(headers)
+        unverified = _parse(body)
+        workflow = self._workflows.get(workflow_id)
+        if workflow is None:
+            raise WorkflowNotFoundError(f"there is no workflow {workflow_id!r}")
+        if not _trigger(workflow).allows_topic(unverified.topic_arn):
+            raise TopicNotAllowedError(
+                f"workflow {workflow_id!r} does not accept messages from topic "
+                f"{unverified.topic_arn}"
+            )
+        message = self._verifier.verify(unverified)
+        if isinstance(message, Notification):
+            return self._run(workflow, message)
+        if isinstance(message, SubscriptionConfirmation):
+            return self._confirm(workflow, message)
+        return self._unsubscribed(workflow, message)
+
+    def _run(self, workflow: WorkflowRecord, notification: Notification) -> dict[str, Any]:
+        acceptance = self._executions.accept(workflow, notification)
+        record = acceptance.record
+        body: dict[str, Any] = {
+            "status": acceptance.outcome,
+            "executionId": record.execution_id,
+            "messageId": record.message_id,
+        }
+        if acceptance.outcome == "duplicate":
+            body["deliveries"] = record.deliveries
+        return body
+
+    def _confirm(
+        self, workflow: WorkflowRecord, confirmation: SubscriptionConfirmation
+    ) -> dict[str, Any]:
+        try:
+            subscription_arn = self._confirmer.confirm(confirmation)
+        except SnsflowError as error:
+            self._note_confirmation_error(workflow, confirmation, error.message)
+            raise
+        self._subscriptions.mark_confirmed(
+            workflow.workflow_id,
+            confirmation.topic_arn,
+            subscription_arn=subscription_arn,
+            message_time=confirmation.timestamp,
+            at=self._clock(),
+        )
+        return {
+            "status": "confirmed",
+            "topicArn": confirmation.topic_arn,
+            "subscriptionArn": subscription_arn,
+        }
+
+    def _note_confirmation_error(
+        self, workflow: WorkflowRecord, confirmation: SubscriptionConfirmation, reason: str
+    ) -> None:
+        try:
+            self._subscriptions.record_error(
+                workflow.workflow_id, confirmation.topic_arn, error=reason, at=self._clock()
+            )
+        except DependencyUnavailableError:
+            logger.warning("could not record the confirmation error", exc_info=True)
+
+    def _unsubscribed(
+        self, workflow: WorkflowRecord, confirmation: UnsubscribeConfirmation
+    ) -> dict[str, Any]:
+        # Its SubscribeURL would subscribe the endpoint again: it is never visited.
+        self._subscriptions.mark_unsubscribed(
+            workflow.workflow_id,
+            confirmation.topic_arn,
+            message_time=confirmation.timestamp,
+            at=self._clock(),
+        )
+        return {"status": "unsubscribed", "topicArn": confirmation.topic_arn}
