@@ -22,10 +22,33 @@ _CERTIFICATE_URL = re.compile(
 )
 _CERTIFICATE_PATH = re.compile(r"/SimpleNotificationService-[0-9a-f]{32}\.pem")
 
-#: Names SNS signing certificates carry, where the region does not use ``sns.amazonaws.com``
-#: (China, GovCloud and opt-in regions; from the AWS SDK for Java v2 SNS message manager).
+#: The name of the certificate that signs each region's messages: ``sns.amazonaws.com`` for
+#: the original regions; China, GovCloud and opt-in regions have their own (as listed by the AWS
+#: SDK for Java v2 SNS message manager).
 _SIGNING_CERT_NAMES: Mapping[str, str] = MappingProxyType(
     {
+        **dict.fromkeys(
+            (
+                "us-east-1",
+                "us-east-2",
+                "us-west-1",
+                "us-west-2",
+                "ca-central-1",
+                "sa-east-1",
+                "eu-west-1",
+                "eu-west-2",
+                "eu-west-3",
+                "eu-central-1",
+                "eu-north-1",
+                "ap-northeast-1",
+                "ap-northeast-2",
+                "ap-northeast-3",
+                "ap-southeast-1",
+                "ap-southeast-2",
+                "ap-south-1",
+            ),
+            "sns.amazonaws.com",
+        ),
         "cn-north-1": "sns-cn-north-1.amazonaws.com.cn",
         "cn-northwest-1": "sns-cn-northwest-1.amazonaws.com.cn",
         "us-gov-west-1": "sns-us-gov-west-1.amazonaws.com",
