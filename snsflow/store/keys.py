@@ -86,7 +86,7 @@ def _is_conditional_failure(error: ClientError) -> bool:
 
 
 @contextmanager
-def _translated_errors(operation: str, table_name: str) -> Iterator[None]:
+def _translated_errors(operation: str, tables: str) -> Iterator[None]:
     """DynamoDB failures as snsflow errors: retryable ones (after botocore's own retries) as
     503, the rest (a missing table, bad permissions) as 500 with the reason."""
     try:
@@ -95,14 +95,14 @@ def _translated_errors(operation: str, table_name: str) -> Iterator[None]:
         details = error.response.get("Error", {})
         code = details.get("Code", "Unknown")
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        message = f"DynamoDB {operation} on table '{table_name}' failed: {code}: "
+        message = f"DynamoDB {operation} on {tables} failed: {code}: "
         message += details.get("Message", "")
         if code in _RETRYABLE_CODES or status >= 500:
             raise DependencyUnavailableError(message) from error
         raise SnsflowError(message) from error
     except BotoCoreError as error:
         raise DependencyUnavailableError(
-            f"DynamoDB {operation} on table '{table_name}' failed: {error}"
+            f"DynamoDB {operation} on {tables} failed: {error}"
         ) from error
 
 
@@ -111,15 +111,16 @@ class DynamoKeyStore:
 
     def __init__(self, table: Table) -> None:
         self._table = table
+        self._where = f"table '{table.name}'"
 
     def add(self, key: ApiKey) -> None:
-        with _translated_errors("PutItem", self._table.name):
+        with _translated_errors("PutItem", self._where):
             self._table.put_item(
                 Item=_to_item(key), ConditionExpression=f"attribute_not_exists({_KEY_HASH})"
             )
 
     def get(self, key_hash: str) -> ApiKey | None:
-        with _translated_errors("GetItem", self._table.name):
+        with _translated_errors("GetItem", self._where):
             item = self._table.get_item(Key={_KEY_HASH: key_hash}).get("Item")
         return _from_item(item) if item else None
 
@@ -131,7 +132,7 @@ class DynamoKeyStore:
             "ExpressionAttributeNames": {"#name": "name"},
             "ExpressionAttributeValues": {":name": name},
         }
-        with _translated_errors("Query", self._table.name):
+        with _translated_errors("Query", self._where):
             while True:
                 page = self._table.query(**kwargs)
                 items.extend(page.get("Items", []))
@@ -143,7 +144,7 @@ class DynamoKeyStore:
     def all(self) -> list[ApiKey]:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {}
-        with _translated_errors("Scan", self._table.name):
+        with _translated_errors("Scan", self._where):
             while True:
                 page = self._table.scan(**kwargs)
                 items.extend(page.get("Items", []))
@@ -178,7 +179,7 @@ class DynamoKeyStore:
             key_hash,
             "lastUsedAt",
             at,
-            extra_condition="(attribute_not_exists(lastUsedAt) OR lastUsedAt < :cutoff)",
+            extra_condition="(attribute_not_exists(lastUsedAt) OR lastUsedAt <= :cutoff)",
             extra_values={":cutoff": format_time(at - LAST_USED_RESOLUTION)},
         )
 
@@ -191,7 +192,7 @@ class DynamoKeyStore:
         extra_condition: str,
         extra_values: dict[str, str] | None = None,
     ) -> None:
-        with _translated_errors("UpdateItem", self._table.name):
+        with _translated_errors("UpdateItem", self._where):
             try:
                 self._table.update_item(
                     Key={_KEY_HASH: key_hash},
@@ -225,7 +226,7 @@ class DynamoAccessRecords:
         if workflow_id is not None:
             request[self._workflows_table] = {"Keys": [{_WORKFLOW_ID: workflow_id}]}
         found: dict[str, list[dict[str, Any]]] = {}
-        tables = f"{self._keys_table}, {self._workflows_table}"
+        tables = f"tables '{self._keys_table}' and '{self._workflows_table}'"
         for attempt in range(_BATCH_ATTEMPTS):
             if not request:
                 break
@@ -238,7 +239,7 @@ class DynamoAccessRecords:
             request = dict(response.get("UnprocessedKeys") or {})
         if request:
             raise DependencyUnavailableError(
-                f"DynamoDB BatchGetItem on tables {tables} left keys unread (throttled)"
+                f"DynamoDB BatchGetItem on {tables} left keys unread (throttled)"
             )
         key_items = found.get(self._keys_table, [])
         workflow_items = found.get(self._workflows_table, [])
