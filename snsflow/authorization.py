@@ -78,6 +78,15 @@ class AccessGrant(BaseModel):
     workflow_id: str
     key_prefix: str
 
+    def context(self) -> dict[str, str]:
+        """The authorizer context: ``$context.authorizer.<name>`` in the integration."""
+        return {
+            "keyName": self.key_name,
+            "scope": self.scope.value,
+            "workflowId": self.workflow_id,
+            "keyPrefix": self.key_prefix,
+        }
+
 
 class MissingApiKeyError(UnauthorizedError):
     code = "missing_api_key"

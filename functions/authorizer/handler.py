@@ -33,7 +33,7 @@ class _MethodPolicy(APIGatewayAuthorizerResponse):
     # Powertools accepts only a conservative character set in paths; the method ARN comes from
     # API Gateway itself, which routes more (e.g. ':' or '~' in an execution id). Without
     # result caching the policy covers this one request only.
-    path_regex = r"^[^\s]*$"
+    path_regex = r"(?s).*"
 
 
 def _now() -> datetime:
@@ -86,8 +86,8 @@ def lambda_handler(
 ) -> dict[str, Any]:
     raw = event.raw_event
     request = AccessRequest(
-        http_method=event.http_method,
-        resource=event.resource,
+        http_method=raw.get("httpMethod") or "",
+        resource=raw.get("resource") or "",
         workflow_id=(raw.get("pathParameters") or {}).get("workflowId"),
         presented_keys=presented_api_keys(
             raw.get("headers"),
@@ -114,10 +114,4 @@ def lambda_handler(
         "access allowed",
         extra={"route": route, "keyName": grant.key_name, "workflowId": grant.workflow_id},
     )
-    allowed = {
-        "keyName": grant.key_name,
-        "scope": grant.scope.value,
-        "workflowId": grant.workflow_id,
-        "keyPrefix": grant.key_prefix,
-    }
-    return _policy(event, grant.key_name, allowed, allow=True)
+    return _policy(event, grant.key_name, grant.context(), allow=True)

@@ -362,3 +362,18 @@ def test_a_denied_request_is_not_recorded_as_use(
 
     [key] = key_store.named("audit-sns")
     assert key.last_used_at is None
+
+
+@pytest.mark.parametrize("execution_id", ["order-events:7e1b", "a~b", "with space", "%2F", "é"])
+def test_the_policy_names_exactly_the_requested_method_arn(
+    invoke: Invoke, make_key: MakeKey, execution_id: str
+) -> None:
+    value = make_key("dashboards", KeyScope.READ)
+    event = authorizer_event(
+        "GET",
+        "/executions/{executionId}",
+        {"executionId": execution_id},
+        query={"x-api-key": value},
+    )
+
+    assert_allowed(invoke(event), event["methodArn"])
