@@ -27,6 +27,7 @@ from snsflow.sns import (
     parse_message,
     reject_raw_delivery,
 )
+from snsflow.store.subscriptions import SubscriptionRecord, SubscriptionStatus
 from snsflow.store.workflows import WorkflowRecord
 from snsflow.workflows import SnsTrigger
 
@@ -77,6 +78,8 @@ class SubscriptionRecords(Protocol):
     def record_error(
         self, workflow_id: str, topic_arn: str, *, error: str, at: datetime
     ) -> None: ...
+
+    def get(self, workflow_id: str, topic_arn: str) -> SubscriptionRecord | None: ...
 
 
 @functools.lru_cache(maxsize=256)
@@ -157,6 +160,14 @@ class Webhook:
     def _confirm(
         self, workflow: WorkflowRecord, confirmation: SubscriptionConfirmation
     ) -> dict[str, Any]:
+        if self._superseded_by_unsubscribe(workflow, confirmation):
+            # A late retry of a confirmation older than the unsubscribe: confirming it now
+            # would subscribe the endpoint again.
+            return {
+                "status": "unsubscribed",
+                "topicArn": confirmation.topic_arn,
+                "note": "this SubscriptionConfirmation predates the unsubscribe: not confirmed",
+            }
         try:
             subscription_arn = self._confirmer.confirm(confirmation)
         except SnsflowError as error:
@@ -174,6 +185,17 @@ class Webhook:
             "topicArn": confirmation.topic_arn,
             "subscriptionArn": subscription_arn,
         }
+
+    def _superseded_by_unsubscribe(
+        self, workflow: WorkflowRecord, confirmation: SubscriptionConfirmation
+    ) -> bool:
+        current = self._subscriptions.get(workflow.workflow_id, confirmation.topic_arn)
+        return (
+            current is not None
+            and current.status is SubscriptionStatus.UNSUBSCRIBED
+            and current.status_since is not None
+            and current.status_since > confirmation.timestamp
+        )
 
     def _note_confirmation_error(
         self, workflow: WorkflowRecord, confirmation: SubscriptionConfirmation, reason: str

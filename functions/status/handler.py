@@ -50,6 +50,7 @@ def lambda_handler(event: dict[str, Any], _context: LambdaContext) -> dict[str, 
         change = parse(event=event, model=ExecutionStatusChangeEvent).detail
     except ValidationError as error:
         logger.warning("not an execution status change event", extra={"reason": str(error)})
+        metrics.add_metric(name="StatusEventsMalformed", unit=MetricUnit.Count, value=1)
         return {"result": "malformed"}
     outcome = _recorder().apply(change)
     logger.info(

@@ -1,0 +1,99 @@
+"""The reconciler: messages are run, and records settle, even without SNS or status events."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.webhook.conftest import Stack, later
+
+
+def test_reconciler_starts_a_claim_whose_start_failed_after_sns_gave_up(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = stack.signer.notification(json.dumps({"status": "paid"}))
+    message_id = json.loads(body)["MessageId"]
+    stack.fail("sfn.StartExecution", "ServiceUnavailable", http_status=503)
+    assert stack.deliver("order-events", body).status == 503
+
+    report = stack.reconcile(later(minutes=6), monkeypatch)
+
+    assert report["started"] == 1
+    assert report["start_failures"] == 0
+    [execution] = stack.executions_of("order-events")
+    assert execution["name"] == message_id
+    record = stack.record("order-events", message_id)
+    assert record.status == "RUNNING"
+    assert record.execution_arn == execution["executionArn"]
+    stack.settle(execution["executionArn"])
+    assert stack.record("order-events", message_id).status == "SUCCEEDED"
+
+
+def test_reconciler_leaves_a_claim_alone_during_its_grace_period(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack.fail("sfn.StartExecution", "ThrottlingException")
+    body = stack.signer.notification("soon retried by SNS")
+    stack.deliver("order-events", body)
+
+    report = stack.reconcile(later(minutes=1), monkeypatch)
+
+    assert report["started"] == 0
+    assert stack.executions_of("order-events") == []
+    assert stack.record("order-events", json.loads(body)["MessageId"]).status == "RECEIVED"
+
+
+def test_reconciler_starts_a_stranded_claim_only_once(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack.fail("sfn.StartExecution", "ThrottlingException")
+    stack.deliver("order-events", stack.signer.notification("stranded"))
+
+    first = stack.reconcile(later(minutes=6), monkeypatch)
+    second = stack.reconcile(later(minutes=12), monkeypatch)
+
+    assert (first["started"], second["started"]) == (1, 0)
+    assert len(stack.executions_of("order-events")) == 1
+
+
+def test_reconciler_settles_a_run_whose_status_event_never_came(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reply = stack.deliver(
+        "order-events", stack.signer.notification(json.dumps({"status": "rejected"}))
+    )
+    record = stack.record("order-events", reply.body["messageId"])
+    assert record.execution_arn is not None
+    stack.finished_execution(record.execution_arn)
+
+    report = stack.reconcile(later(minutes=20), monkeypatch)
+
+    assert report["checked"] == 1
+    assert report["finished"] == 1
+    settled = stack.record("order-events", reply.body["messageId"])
+    assert settled.status == "FAILED"
+    assert settled.error == "OrderRejected"
+    assert settled.stopped_at is not None
+
+
+def test_reconciler_records_a_run_started_before_its_claim_was_marked(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack.deliver("order-events", stack.signer.notification("warms the registry cache"))
+    stack.fail("dynamodb.UpdateItem", "ThrottlingException", after=1)
+    reply = stack.deliver("order-events", stack.signer.notification(json.dumps({"n": 1})))
+    message_id = reply.body["messageId"]
+    [execution] = [e for e in stack.executions_of("order-events") if e["name"] == message_id]
+    stack.finished_execution(execution["executionArn"])
+
+    # The start is retried by name: Step Functions says the (closed) execution exists.
+    report = stack.reconcile(later(minutes=6), monkeypatch)
+
+    assert report["started"] == 1
+    assert len(stack.executions_of("order-events")) == 2
+    record = stack.record("order-events", message_id)
+    assert record.status == "RUNNING"
+    assert record.execution_arn == execution["executionArn"]
+    stack.reconcile(later(minutes=20), monkeypatch)
+    assert stack.record("order-events", message_id).status == "SUCCEEDED"
