@@ -5,7 +5,6 @@ from __future__ import annotations
 import binascii
 import re
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -153,29 +152,27 @@ class CertificateProvider:
 
     SNS certificate file names are content-addressed, so an entry stays valid until the
     certificate itself expires; then it is dropped and fetched again. At most ``max_entries``
-    are kept (least recently used go first). Failed fetches and invalid files are not cached.
-    Thread-safe; concurrent misses on one URL may fetch it twice, which is harmless.
+    are kept (the oldest entry goes first). Failed fetches and invalid files are not cached.
+    Safe to share between threads; concurrent misses on one URL may fetch it twice, which is
+    harmless.
     """
 
     def __init__(self, fetcher: CertificateFetcher, *, max_entries: int = CACHE_SIZE) -> None:
         self._fetcher = fetcher
         self._max_entries = max_entries
-        self._entries: OrderedDict[str, SigningCertificate] = OrderedDict()
+        self._entries: dict[str, SigningCertificate] = {}
         self._lock = threading.Lock()
 
     def get(self, url: str, *, now: datetime) -> SigningCertificate:
         """The certificate at ``url``, from the cache unless missing or expired at ``now``."""
-        with self._lock:
-            cached = self._entries.get(url)
-            if cached is not None:
-                if cached.not_valid_after >= now:
-                    self._entries.move_to_end(url)
-                    return cached
-                del self._entries[url]
+        # Lock-free hit path: a dict lookup is atomic, and entries are never mutated.
+        cached = self._entries.get(url)
+        if cached is not None and now <= cached.not_valid_after:
+            return cached
         certificate = load_signing_certificate(self._fetcher.fetch(url))
         with self._lock:
-            self._entries[url] = certificate
-            self._entries.move_to_end(url)
+            self._entries.pop(url, None)
+            self._entries[url] = certificate  # dicts keep insertion order: newest last
             while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
+                del self._entries[next(iter(self._entries))]
         return certificate

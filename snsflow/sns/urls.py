@@ -85,6 +85,7 @@ def sns_host(region: str) -> str:
     return f"sns.{region}.{suffix}"
 
 
+@functools.lru_cache(maxsize=256)
 def signing_certificate_names(region: str) -> frozenset[str]:
     """DNS names acceptable in the certificate that signs a region's messages.
 

@@ -75,12 +75,13 @@ class MessageVerifier:
         if self._max_age is not None:
             self._check_freshness(timestamp, now)
         url: str = fields["SigningCertURL"]
+        region = message.region
         trusted = trusted_certificate_url(url, self._trusted_prefixes)
         if not trusted:
-            validate_certificate_url(url, region=message.region)
+            validate_certificate_url(url, region=region)
         certificate = self._certificates.get(url, now=now)
         if not trusted:
-            _check_name(certificate, message.region)
+            _check_name(certificate, region)
         _check_validity(certificate, now)
         check_signature(certificate.public_key, signature, canonical_string(fields), digest)
         return build_verified_message(message, timestamp)

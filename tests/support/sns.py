@@ -69,10 +69,12 @@ class TestCertificate:
     private_key: rsa.RSAPrivateKey
 
 
+TEST_CA_NAME = "snsflow test CA"
+
+
 @functools.cache
-def _test_ca() -> tuple[x509.Name, CertificateIssuerPrivateKeyTypes]:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "snsflow test CA")])
-    return name, rsa_key("ca")
+def _test_ca(common_name: str) -> tuple[x509.Name, CertificateIssuerPrivateKeyTypes]:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]), rsa_key("ca")
 
 
 def issue_certificate(
@@ -83,12 +85,13 @@ def issue_certificate(
     private_key: rsa.RSAPrivateKey | None = None,
     public_key: Any = None,
     alt_names: Sequence[str] | None = None,
+    issuer: str = TEST_CA_NAME,
 ) -> TestCertificate:
     """A certificate signed by the test CA for ``name`` (subject CN, and subjectAltName unless
     ``alt_names`` says otherwise; ``()`` leaves the extension out). ``public_key`` overrides the
-    certified key."""
+    certified key; ``issuer`` names the (test) CA."""
     key = private_key or rsa_key()
-    ca_name, ca_key = _test_ca()
+    ca_name, ca_key = _test_ca(issuer)
     builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))

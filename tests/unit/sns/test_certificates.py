@@ -64,19 +64,18 @@ def test_certificate_is_fetched_once_per_url() -> None:
     assert fetcher.calls == [_url(1)]
 
 
-def test_cache_is_bounded_and_drops_the_least_recently_used() -> None:
+def test_cache_is_bounded_and_drops_the_oldest_entry() -> None:
     pem = default_certificate().pem
     fetcher = FakeCertificateFetcher({_url(n): pem for n in range(4)})
     provider = CertificateProvider(fetcher, max_entries=2)
 
     provider.get(_url(0), now=NOW)
     provider.get(_url(1), now=NOW)
-    provider.get(_url(0), now=NOW)  # 0 is now the most recently used
-    provider.get(_url(2), now=NOW)  # evicts 1
-    provider.get(_url(0), now=NOW)
-    provider.get(_url(1), now=NOW)
+    provider.get(_url(2), now=NOW)  # evicts 0
+    provider.get(_url(1), now=NOW)  # still cached
+    provider.get(_url(0), now=NOW)  # fetched again, evicts 1
 
-    assert fetcher.calls == [_url(0), _url(1), _url(2), _url(1)]
+    assert fetcher.calls == [_url(0), _url(1), _url(2), _url(0)]
 
 
 def test_expired_cached_certificate_is_fetched_again() -> None:
