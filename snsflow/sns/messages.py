@@ -81,6 +81,10 @@ _LAMBDA_KEY_NAMES = MappingProxyType(
 #: the envelope. Anything larger cannot be an SNS delivery.
 MAX_BODY_BYTES = 2 * 1024 * 1024
 
+_RAW_DELIVERY_HINT = (
+    " (not an SNS message envelope: if raw message delivery is on for this subscription, "
+    "turn it off)"
+)
 _TOPIC_ARN = re.compile(
     r"arn:aws(?:-[a-z]+)*:sns:(?P<region>[a-z]{2,4}(?:-[a-z]+)+-[0-9]{1,2}):[0-9]{12}:"
     r"[A-Za-z0-9_-]{1,256}(?:\.fifo)?"
@@ -153,10 +157,11 @@ def parse_message(
     document = _decode_json(text)
     if not isinstance(document, dict):
         raise NotAnObjectError(
-            f"the body must be a JSON object, not {_json_type_name(document)}"
-            " (if raw message delivery is on for this subscription, turn it off)"
+            f"the body must be a JSON object, not {_json_type_name(document)}{_RAW_DELIVERY_HINT}"
         )
     fields = _rename_lambda_keys(document) if lambda_format else document
+    if "Type" not in fields:
+        raise MissingFieldError(f"the field 'Type' is missing{_RAW_DELIVERY_HINT}")
     message_type = _string_field(fields, "Type")
     required = REQUIRED_FIELDS.get(message_type)
     if required is None:
@@ -231,7 +236,9 @@ def _decode_json(text: str) -> Any:
     except _DuplicateKeyError as exc:
         raise DuplicateKeyError(f"the key {exc.key[:100]!r} appears twice in one object") from None
     except json.JSONDecodeError as exc:
-        raise InvalidJsonError(f"the body is not JSON: {exc.msg} at offset {exc.pos}") from None
+        raise InvalidJsonError(
+            f"the body is not JSON: {exc.msg} at offset {exc.pos}{_RAW_DELIVERY_HINT}"
+        ) from None
     except (ValueError, RecursionError) as exc:
         # Out-of-range numbers, NaN/Infinity, absurd nesting: not an SNS envelope either.
         raise InvalidJsonError(f"the body is not acceptable JSON: {exc}") from None

@@ -73,7 +73,7 @@ class MessageVerifier:
         timestamp = parse_timestamp(fields["Timestamp"])
         now = self._clock()
         if self._max_age is not None:
-            self._check_freshness(timestamp, now)
+            _check_freshness(timestamp, now, self._max_age)
         url: str = fields["SigningCertURL"]
         region = message.region
         trusted = trusted_certificate_url(url, self._trusted_prefixes)
@@ -86,18 +86,18 @@ class MessageVerifier:
         check_signature(certificate.public_key, signature, canonical_string(fields), digest)
         return build_verified_message(message, timestamp)
 
-    def _check_freshness(self, timestamp: datetime, now: datetime) -> None:
-        assert self._max_age is not None
-        if timestamp < now - self._max_age:
-            raise StaleTimestampError(
-                f"the message was sent at {timestamp.isoformat()}, more than "
-                f"{self._max_age} before {now.isoformat()}: too old to be a first delivery"
-            )
-        if timestamp > now + FUTURE_SKEW:
-            raise FutureTimestampError(
-                f"the message claims to be sent at {timestamp.isoformat()}, "
-                f"later than {now.isoformat()} plus the allowed clock skew"
-            )
+
+def _check_freshness(timestamp: datetime, now: datetime, max_age: timedelta) -> None:
+    if timestamp < now - max_age:
+        raise StaleTimestampError(
+            f"the message was sent at {timestamp.isoformat()}, more than {max_age} before "
+            f"{now.isoformat()}: too old to be a first delivery"
+        )
+    if timestamp > now + FUTURE_SKEW:
+        raise FutureTimestampError(
+            f"the message claims to be sent at {timestamp.isoformat()}, "
+            f"later than {now.isoformat()} plus the allowed clock skew"
+        )
 
 
 def _check_name(certificate: SigningCertificate, region: str) -> None:

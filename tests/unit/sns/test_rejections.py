@@ -219,6 +219,16 @@ def test_raw_message_delivery_is_refused_with_advice(headers: dict[str, str]) ->
     assert "RawMessageDelivery off" in raised.value.message
 
 
+@pytest.mark.parametrize(
+    "body", [b"order 17 shipped", b'{"order": 17}', b"[17]"], ids=["text", "object", "array"]
+)
+def test_raw_delivered_body_fails_with_advice_to_turn_raw_delivery_off(body: bytes) -> None:
+    with pytest.raises(SnsVerificationError) as raised:
+        parse_message(body)
+    assert raised.value.http_status == 400
+    assert "raw message delivery" in raised.value.message
+
+
 def test_signed_delivery_headers_pass_the_raw_delivery_check() -> None:
     reject_raw_delivery(
         {"x-amz-sns-message-type": "Notification", "x-amz-sns-rawdelivery": "false"}
