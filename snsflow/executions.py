@@ -177,18 +177,21 @@ class CachedWorkflows:
         self._ttl = ttl
         self._clock = clock
         self._lock = threading.Lock()
-        self._by_id: dict[str, tuple[datetime, WorkflowRecord | None]] = {}
+        self._by_id: dict[str, tuple[datetime, WorkflowRecord]] = {}
         self._all: tuple[datetime, list[WorkflowRecord]] | None = None
 
     def get(self, workflow_id: str) -> WorkflowRecord | None:
+        """The workflow, or None. A miss is not remembered: a workflow deployed a moment ago
+        must be found at once."""
         now = self._clock()
         with self._lock:
             cached = self._by_id.get(workflow_id)
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
         workflow = self._source.get(workflow_id)
-        with self._lock:
-            self._by_id[workflow_id] = (now, workflow)
+        if workflow is not None:
+            with self._lock:
+                self._by_id[workflow_id] = (now, workflow)
         return workflow
 
     def all(self) -> list[WorkflowRecord]:

@@ -30,8 +30,6 @@ from snsflow.store.workflows import WorkflowRecord
 
 logger = logging.getLogger(__name__)
 
-STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
-
 
 class ExecutionStatusChange(BaseModel):
     """The ``detail`` of a Step Functions "Execution Status Change" event."""
@@ -53,6 +51,7 @@ class ExecutionStatusChange(BaseModel):
 
 
 class ExecutionStatusChangeEvent(EventBridgeModel):
+    detail_type: Literal["Step Functions Execution Status Change"] = Field(alias="detail-type")
     detail: ExecutionStatusChange
 
 

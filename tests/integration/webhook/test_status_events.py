@@ -99,3 +99,15 @@ def test_a_malformed_event_is_dropped(stack: Stack) -> None:
     result = stack.send_status_event({"detail-type": "Something else", "detail": {}})
 
     assert result == {"result": "malformed"}
+
+
+def test_an_event_of_another_kind_is_dropped(stack: Stack) -> None:
+    description = run_to_end(stack, json.dumps({"status": "paid"}))
+    event = execution_status_event(description)
+    event["detail-type"] = "Step Functions State Machine Deleted"
+
+    result = stack.send_status_event(event)
+
+    assert result == {"result": "malformed"}
+    record = stack.record("order-events", json.loads(description["input"])["messageId"])
+    assert record.status == "RUNNING"
