@@ -44,7 +44,7 @@ MAX_EXECUTION_NAME_LENGTH = 80
 # MessageIds are UUIDs). They are valid in execution names and in CloudWatch log names. Any other
 # MessageId is hashed into a name that contains "_", which a verbatim name never does, so the two
 # forms cannot collide.
-_VERBATIM_NAME = re.compile(r"[A-Za-z0-9-]{1,80}")
+_VERBATIM_NAME = re.compile(rf"[A-Za-z0-9-]{{1,{MAX_EXECUTION_NAME_LENGTH}}}")
 _HASHED_NAME_PREFIX = "m_"
 
 
@@ -126,7 +126,8 @@ def _encode(document: dict[str, Any]) -> bytes:
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        # A lone surrogate cannot be UTF-8: escape it (and everything else) instead.
+        # The message, parsed, can hold a lone surrogate (a "\\ud800" escape inside its JSON),
+        # which UTF-8 cannot carry: escape it (and everything else) instead.
         return json.dumps(document, separators=(",", ":")).encode("ascii")
 
 

@@ -145,3 +145,13 @@ def test_non_ascii_text_is_kept_as_utf8() -> None:
 
     assert "Grüße, 東京" in text
     assert json.loads(text)["message"] == "Grüße, 東京"
+
+
+def test_a_json_message_with_an_unpaired_surrogate_escape_still_makes_valid_input() -> None:
+    message = '{"note": "\\ud800 alone"}'
+
+    text = build_execution_input("w", notification(message))
+
+    assert text.isascii()
+    assert json.loads(text)["message"] == {"note": "\ud800 alone"}
+    assert json.loads(text)["rawMessage"] == message
