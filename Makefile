@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup test lint typecheck unit demo bench synth clean
+.PHONY: help setup test lint typecheck unit demo bench synth layers clean
 
 help:
 	@echo "make demo   - run the whole system locally, end to end (no AWS account)"
@@ -43,8 +43,15 @@ demo: setup
 bench: setup
 	$(BIN)/python bench/verify.py
 
-synth: setup
-	npx --yes aws-cdk@2 synth --quiet
+# The Lambda dependencies layer, built with pip for the Lambda platform (no Docker).
+layers: setup
+	$(BIN)/python -m infra.layer_build
+
+# The real CDK CLI from npm; no AWS credentials needed (the stack is environment-agnostic).
+# jsii warns at length about Node 20 (what this machine has); the app runs fine on it.
+synth: setup layers
+	JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
+	  npx --yes aws-cdk@2 synth --quiet
 
 clean:
 	rm -rf $(VENV) cdk.out .mypy_cache .ruff_cache .pytest_cache .hypothesis

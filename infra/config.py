@@ -1,0 +1,108 @@
+"""Deployment settings, read from CDK context (``cdk.json`` or ``cdk deploy -c key=value``).
+
+One pydantic model validates them all before any resource is defined, so a typo fails
+``cdk synth`` with a message naming the context key instead of a stack trace from deep inside
+a construct.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+#: The repository root: every path in the app is resolved against it, not the working directory.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Retention periods CloudWatch Logs accepts, in days.
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+)  # fmt: skip
+
+
+class ConfigError(ValueError):
+    """The CDK context holds an invalid setting; the message names the context key."""
+
+
+class StackConfig(BaseModel):
+    """Every setting of a deployment. Field aliases are the CDK context keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    stack_name: str = Field(
+        default="snsflow", alias="stackName", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$"
+    )
+    #: Folder of workflow files, relative to the repository root unless absolute.
+    workflows_dir: Path = Field(default=Path("workflows"), alias="workflowsDir")
+    #: How long execution records are kept (DynamoDB TTL).
+    retention_days: int = Field(default=30, alias="retentionDays", ge=1, le=3650)
+    log_retention_days: int = Field(default=30, alias="logRetentionDays")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", alias="logLevel"
+    )
+    architecture: Literal["arm64", "x86_64"] = "arm64"
+    #: Deletion protection on the tables; protected tables are also retained by `cdk destroy`.
+    deletion_protection: bool = Field(default=True, alias="deletionProtection")
+    alarm_email: str | None = Field(
+        default=None, alias="alarmEmail", pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    )
+    alarm_topic_arn: str | None = Field(
+        default=None, alias="alarmTopicArn", pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:.+$"
+    )
+    throttle_rate_limit: float = Field(default=100.0, alias="throttleRateLimit", gt=0)
+    throttle_burst_limit: int = Field(default=200, alias="throttleBurstLimit", ge=1)
+    #: Larger request bodies are refused with a 413, by the firewall and by the webhook. SNS
+    #: sends at most 256 KiB of message, which JSON escaping can grow up to six-fold; Lambda
+    #: takes at most 6 MB.
+    max_request_bytes: int = Field(
+        default=2 * 1024 * 1024, alias="maxRequestBytes", ge=64 * 1024, le=6 * 1024 * 1024
+    )
+    waf_enabled: bool = Field(default=True, alias="wafEnabled")
+    reconcile_every_minutes: int = Field(default=5, alias="reconcileEveryMinutes", ge=1, le=60)
+    #: Failed requests (4xx) in five minutes above which the "denied requests" alarm fires.
+    denied_requests_alarm_threshold: int = Field(
+        default=50, alias="deniedRequestsAlarmThreshold", ge=1
+    )
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _supported_by_cloudwatch(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        return value
+
+    @property
+    def workflows_path(self) -> Path:
+        path = self.workflows_dir
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+    @classmethod
+    def from_context(cls, lookup: Callable[[str], Any]) -> StackConfig:
+        """Read every known key with ``lookup`` (e.g. ``app.node.try_get_context``).
+
+        Unset keys keep their defaults.
+        """
+        keys = [field.alias or name for name, field in cls.model_fields.items()]
+        values = {key: value for key in keys if (value := lookup(key)) is not None}
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_cdk_json(cls, path: Path = PROJECT_ROOT / "cdk.json") -> StackConfig:
+        """The configuration ``cdk synth`` would use without ``-c`` overrides."""
+        context: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")).get("context", {})
+        return cls.from_context(context.get)
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> StackConfig:
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors():
+                key = ".".join(str(part) for part in error["loc"]) or "(context)"
+                problems.append(f"context '{key}': {error['msg']} (got {error.get('input')!r})")
+            raise ConfigError("invalid CDK context: " + "; ".join(problems)) from exc

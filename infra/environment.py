@@ -1,0 +1,72 @@
+"""Environment variables of each function, derived from its settings model.
+
+The settings models in ``snsflow.settings`` are the one list of what a function reads. The
+stack offers values by field name; each function gets exactly the variables its model declares
+(``SNSFLOW_<FIELD>``), and synthesis fails if a model requires a field the stack cannot fill.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
+
+from infra.config import StackConfig
+from infra.permissions import FunctionName
+from snsflow.settings import (
+    AuthorizerSettings,
+    ExecutionsSettings,
+    ReconcilerSettings,
+    StatusSettings,
+    WebhookSettings,
+)
+from snsflow.store.tables import ALL_TABLES, TableSchema
+
+FUNCTION_SETTINGS: dict[FunctionName, type[BaseSettings]] = {
+    "authorizer": AuthorizerSettings,
+    "webhook": WebhookSettings,
+    "status": StatusSettings,
+    "reconciler": ReconcilerSettings,
+    "query": ExecutionsSettings,
+}
+
+
+def table_name_field(schema: TableSchema) -> str:
+    """The settings field holding a table's name, e.g. ``executions_table_name``."""
+    return f"{schema.logical_name.lower()}_table_name"
+
+
+def settings_values(config: StackConfig, table_names: Mapping[str, str]) -> dict[str, str]:
+    """What the stack can tell the functions, by settings field name.
+
+    ``table_names`` maps each table's logical name to its (deploy-time) name.
+    """
+    values = {table_name_field(schema): table_names[schema.logical_name] for schema in ALL_TABLES}
+    values["execution_retention_days"] = str(config.retention_days)
+    # The same limit as the firewall's, so both refuse the same bodies.
+    values["max_body_bytes"] = str(config.max_request_bytes)
+    return values
+
+
+def environment_variable(settings: type[BaseSettings], field: str) -> str:
+    return f"{settings.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def settings_environment(settings: type[BaseSettings], values: Mapping[str, str]) -> dict[str, str]:
+    """``{"SNSFLOW_<FIELD>": value}`` for every field of ``settings`` the stack offers."""
+    missing = [
+        name
+        for name, field in settings.model_fields.items()
+        if field.is_required() and name not in values
+    ]
+    if missing:
+        raise ValueError(
+            f"{settings.__name__} requires {', '.join(missing)}, which the stack does not set"
+        )
+    offered = {name: values[name] for name in settings.model_fields if name in values}
+    try:  # the function's own model judges the values now, not at its first cold start
+        settings.model_validate(offered)
+    except ValidationError as exc:
+        raise ValueError(f"{settings.__name__} refuses the stack's values: {exc}") from exc
+    return {environment_variable(settings, name): value for name, value in offered.items()}

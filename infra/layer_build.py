@@ -1,0 +1,108 @@
+"""Build the Lambda dependencies layer without Docker: ``pip install --platform``.
+
+pip downloads the wheels built for the Lambda platform (manylinux2014, the runtime's Python
+version and CPU architecture) into ``build/layers/``; the CDK app packages that folder. A build
+is keyed by the requirements, the Python version and the architecture, so a second synth reuses
+it offline. Run it ahead of synth with ``make layers`` (``python -m infra.layer_build``).
+
+This module imports nothing from the CDK so that ``make layers`` starts instantly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Literal
+
+from infra.config import PROJECT_ROOT, StackConfig
+
+Architecture = Literal["arm64", "x86_64"]
+
+#: The Lambda runtime's Python version; infra/functions.py picks the matching runtime.
+PYTHON_VERSION = "3.14"
+#: Wheel platform tags per Lambda architecture.
+WHEEL_PLATFORMS: dict[Architecture, str] = {
+    "arm64": "manylinux2014_aarch64",
+    "x86_64": "manylinux2014_x86_64",
+}
+LAYER_REQUIREMENTS = PROJECT_ROOT / "layers" / "requirements.txt"
+BUILD_ROOT = PROJECT_ROOT / "build" / "layers"
+#: Shipped by the Lambda Python runtime (boto3 and its dependencies): left out of the layer.
+RUNTIME_PROVIDED = frozenset(
+    {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six"}
+)
+#: Folders pip leaves behind that the runtime never reads.
+_STRIPPED = ("bin", "__pycache__")
+
+
+def build_dir(architecture: Architecture, requirements: Path = LAYER_REQUIREMENTS) -> Path:
+    """Where the layer for these inputs is (or will be) built; its ``python/`` is the layer."""
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:12]
+    return BUILD_ROOT / f"deps-python{PYTHON_VERSION}-{architecture}-{digest}"
+
+
+def pip_install_command(architecture: Architecture, requirements: Path, target: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-deps",  # the requirements file lists the complete, pinned set
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        PYTHON_VERSION,
+        "--platform",
+        WHEEL_PLATFORMS[architecture],
+        "--target",
+        str(target),
+        "--requirement",
+        str(requirements),
+    ]
+
+
+def build_dependencies_layer(
+    architecture: Architecture, requirements: Path = LAYER_REQUIREMENTS
+) -> Path:
+    """Build the layer once per input set and return its folder (holding ``python/``)."""
+    final = build_dir(architecture, requirements)
+    if (final / "python").is_dir():
+        return final
+    staging = final.with_name(final.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    command = pip_install_command(architecture, requirements, staging / "python")
+    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"building the Lambda dependencies layer failed ({' '.join(command)}):\n"
+            f"{result.stderr.strip()}"
+        )
+    for name in _STRIPPED:
+        for path in list((staging / "python").rglob(name)):
+            shutil.rmtree(path, ignore_errors=True)
+    staging.rename(final)  # a build is visible only once complete
+    return final
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build the Lambda dependencies layer.")
+    parser.add_argument(
+        "--architecture",
+        choices=sorted(WHEEL_PLATFORMS),
+        default=StackConfig.from_cdk_json().architecture,
+        help="Lambda CPU architecture (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    print(build_dependencies_layer(args.architecture))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

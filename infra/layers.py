@@ -1,0 +1,103 @@
+"""The two Lambda layers: third-party dependencies, and the shared ``snsflow`` package.
+
+Both are bundled locally (``ILocalBundling``), never in Docker: the dependencies layer copies
+the pip build of ``infra.layer_build`` (building it first if needed), the code layer copies
+``snsflow/`` to ``python/snsflow``. Tests skip bundling altogether (context
+``aws:cdk:bundling-stacks = []``), so they never run pip.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, cast
+
+import jsii
+from aws_cdk import BundlingOptions, DockerImage, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra.config import PROJECT_ROOT
+from infra.layer_build import LAYER_REQUIREMENTS, Architecture, build_dependencies_layer
+
+#: Never packaged: byte code is rebuilt by the runtime and would change the asset hash.
+_IGNORED = ("__pycache__", "*.pyc")
+#: Required by the bundling API; never pulled because local bundling always succeeds.
+_UNUSED_IMAGE = DockerImage.from_registry("public.ecr.aws/docker/library/busybox:stable")
+
+
+@jsii.implements(ILocalBundling)
+class CopyIntoLayer:
+    """Copies a folder to ``<output>/python/<name>``, where the Python runtime imports from."""
+
+    def __init__(self, source: Path, name: str) -> None:
+        self._source = source
+        self._name = name
+
+    def try_bundle(self, output_dir: str, options: Any) -> bool:  # noqa: ARG002 (jsii API)
+        shutil.copytree(
+            self._source,
+            Path(output_dir) / "python" / self._name,
+            ignore=shutil.ignore_patterns(*_IGNORED),
+            dirs_exist_ok=True,
+        )
+        return True
+
+
+@jsii.implements(ILocalBundling)
+class DependenciesLayerBundler:
+    """Builds the dependencies layer with ``pip install --platform`` and copies it."""
+
+    def __init__(self, architecture: Architecture) -> None:
+        self._architecture = architecture
+
+    def try_bundle(self, output_dir: str, options: Any) -> bool:  # noqa: ARG002 (jsii API)
+        built = build_dependencies_layer(self._architecture)
+        shutil.copytree(built / "python", Path(output_dir) / "python", dirs_exist_ok=True)
+        return True
+
+
+def _local_bundling(bundler: object) -> BundlingOptions:
+    return BundlingOptions(image=_UNUSED_IMAGE, local=cast(ILocalBundling, bundler))
+
+
+class FunctionLayers(Construct):
+    """The layers every snsflow function uses, in import-precedence order."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        runtime: lambda_.Runtime,
+        architecture: lambda_.Architecture,
+        architecture_name: Architecture,
+    ) -> None:
+        super().__init__(scope, id)
+        self.dependencies = lambda_.LayerVersion(
+            self,
+            "Dependencies",
+            description="snsflow: third-party runtime dependencies (layers/requirements.txt)",
+            code=lambda_.Code.from_asset(
+                str(LAYER_REQUIREMENTS.parent),
+                bundling=_local_bundling(DependenciesLayerBundler(architecture_name)),
+            ),
+            compatible_runtimes=[runtime],
+            compatible_architectures=[architecture],
+        )
+        self.code = lambda_.LayerVersion(
+            self,
+            "Code",
+            description="snsflow: the shared domain package",
+            code=lambda_.Code.from_asset(
+                str(PROJECT_ROOT / "snsflow"),
+                exclude=list(_IGNORED),
+                bundling=_local_bundling(CopyIntoLayer(PROJECT_ROOT / "snsflow", "snsflow")),
+            ),
+            compatible_runtimes=[runtime],
+            compatible_architectures=[architecture],
+        )
+
+    @property
+    def all(self) -> list[lambda_.ILayerVersion]:
+        return [self.code, self.dependencies]

@@ -1,0 +1,87 @@
+"""What each Lambda function may do: the one place to read (and adjust) its IAM permissions.
+
+Every function has a role of its own holding exactly these statements, plus writing to its own
+log group and sending X-Ray traces. Resources are always this stack's tables, indexes, state
+machines and executions: nothing is granted on ``*`` except X-Ray, which has no resource-level
+permissions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from snsflow.store.tables import EXECUTIONS, KEYS, SUBSCRIPTIONS, WORKFLOWS, TableSchema
+
+FunctionName = Literal["authorizer", "webhook", "status", "reconciler", "query"]
+
+
+@dataclass(frozen=True)
+class TableGrant:
+    table: TableSchema
+    actions: tuple[str, ...]
+    #: Grant on these secondary indexes instead of the table (a Query on an index needs them).
+    indexes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FunctionAccess:
+    tables: tuple[TableGrant, ...] = ()
+    #: Step Functions actions on the workflows' state machines.
+    state_machine_actions: tuple[str, ...] = ()
+    #: Step Functions actions on the executions of the workflows' state machines.
+    execution_actions: tuple[str, ...] = ()
+
+
+ACCESS: dict[FunctionName, FunctionAccess] = {
+    # Reads the key and the path's workflow in one BatchGetItem; records when a key was used.
+    "authorizer": FunctionAccess(
+        tables=(
+            TableGrant(KEYS, ("dynamodb:BatchGetItem", "dynamodb:UpdateItem")),
+            TableGrant(WORKFLOWS, ("dynamodb:BatchGetItem",)),
+        ),
+    ),
+    # Claims the message (a conditional UpdateItem), records subscription changes, starts the
+    # execution. It confirms subscriptions by an HTTPS GET of the validated SubscribeURL, so it
+    # needs no SNS permission.
+    "webhook": FunctionAccess(
+        tables=(
+            TableGrant(WORKFLOWS, ("dynamodb:GetItem",)),
+            TableGrant(EXECUTIONS, ("dynamodb:UpdateItem",)),
+            TableGrant(SUBSCRIPTIONS, ("dynamodb:UpdateItem",)),
+        ),
+        state_machine_actions=("states:StartExecution",),
+    ),
+    # Finds the record of a status-change event by execution id and moves it forward; maps the
+    # event's state machine to its workflow through the (small) registry.
+    "status": FunctionAccess(
+        tables=(
+            TableGrant(WORKFLOWS, ("dynamodb:Scan",)),
+            TableGrant(EXECUTIONS, ("dynamodb:UpdateItem",)),
+            TableGrant(EXECUTIONS, ("dynamodb:Query",), indexes=("byExecutionId",)),
+        ),
+    ),
+    # Finds claims stuck in RECEIVED (starts them) and runs RUNNING past a while (describes them).
+    "reconciler": FunctionAccess(
+        tables=(
+            TableGrant(WORKFLOWS, ("dynamodb:Scan",)),
+            TableGrant(EXECUTIONS, ("dynamodb:UpdateItem",)),
+            TableGrant(EXECUTIONS, ("dynamodb:Query",), indexes=("byStatus",)),
+        ),
+        state_machine_actions=("states:StartExecution",),
+        execution_actions=("states:DescribeExecution",),
+    ),
+    # The read-only API and the executions page.
+    "query": FunctionAccess(
+        tables=(
+            TableGrant(WORKFLOWS, ("dynamodb:GetItem", "dynamodb:Scan")),
+            TableGrant(EXECUTIONS, ("dynamodb:GetItem",)),
+            TableGrant(
+                EXECUTIONS,
+                ("dynamodb:Query",),
+                indexes=("byReceivedAt", "byStatus", "byExecutionId"),
+            ),
+            TableGrant(SUBSCRIPTIONS, ("dynamodb:Query",)),
+        ),
+    ),
+}

@@ -1,0 +1,156 @@
+"""The snsflow stack: wires the constructs together and publishes what operators need."""
+
+from __future__ import annotations
+
+import re
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from infra.api import RestApi
+from infra.config import StackConfig
+from infra.data import DataTables
+from infra.environment import settings_values
+from infra.events import ExecutionEvents
+from infra.firewall import RequestSizeFirewall
+from infra.functions import ARCHITECTURES, RUNTIME, GrantTargets, LambdaFunctions
+from infra.layers import FunctionLayers
+from infra.nag import acknowledge
+from infra.observability import Observability
+from infra.workflows import Workflows
+from snsflow.store.tables import ALL_TABLES, WORKFLOWS, TableSchema
+from snsflow.workflows import Workflow, load_workflows
+
+API_URL_OUTPUT = "ApiUrl"
+
+
+def table_name_output(schema: TableSchema) -> str:
+    """``KeysTableName``, ``ExecutionsTableName``...: how the CLI finds the tables."""
+    return f"{schema.logical_name}TableName"
+
+
+def webhook_url_output(workflow_id: str) -> str:
+    """``WebhookUrlOrderEvents`` for ``order-events`` (output names are alphanumeric)."""
+    return "WebhookUrl" + "".join(
+        part.capitalize() for part in re.split(r"[^a-z0-9]+", workflow_id)
+    )
+
+
+class SnsflowStack(Stack):
+    def __init__(self, scope: Construct, config: StackConfig) -> None:
+        super().__init__(
+            scope,
+            config.stack_name,
+            description="snsflow: Amazon SNS HTTPS deliveries to AWS Step Functions workflows",
+        )
+        self.config = config
+        workflows = load_workflows(config.workflows_path)
+        _check_output_names(workflows)
+
+        self.data = DataTables(self, "Data", deletion_protection=config.deletion_protection)
+        self.workflows = Workflows(
+            self,
+            "Workflows",
+            config=config,
+            workflows=workflows,
+            registry=self.data.table(WORKFLOWS),
+        )
+        layers = FunctionLayers(
+            self,
+            "Layers",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURES[config.architecture],
+            architecture_name=config.architecture,
+        )
+        self.functions = LambdaFunctions(
+            self,
+            "Functions",
+            config=config,
+            layers=layers.all,
+            settings_values=settings_values(
+                config, {schema.logical_name: table.table_name for schema, table in self.data.all}
+            ),
+            targets=GrantTargets(
+                table_arns={
+                    schema.logical_name: table.table_arn for schema, table in self.data.all
+                },
+                state_machines=tuple(self.workflows.refs),
+            ),
+        )
+        functions = self.functions.functions
+        self.api = RestApi(
+            self,
+            "Api",
+            config=config,
+            authorizer_function=functions["authorizer"],
+            webhook_function=functions["webhook"],
+            query_function=functions["query"],
+        )
+        stage = self.api.api.deployment_stage
+        if config.waf_enabled:
+            RequestSizeFirewall(
+                self,
+                "Firewall",
+                stage_arn=stage.stage_arn,
+                max_request_bytes=config.max_request_bytes,
+                name=config.stack_name,
+            )
+        else:
+            acknowledge(
+                stage,
+                "AwsSolutions-APIG3",
+                "WAF turned off by the operator (context wafEnabled=false); the webhook still "
+                "refuses oversized bodies and every route but the static page needs a key.",
+            )
+        ExecutionEvents(
+            self,
+            "Events",
+            state_machine_arns=[ref.arn for ref in self.workflows.refs],
+            status_function=functions["status"],
+            reconciler_function=functions["reconciler"],
+            reconcile_every_minutes=config.reconcile_every_minutes,
+        )
+        Observability(
+            self,
+            "Observability",
+            config=config,
+            api=self.api.api,
+            access_logs=self.api.access_logs,
+            functions=functions,
+            state_machines=self.workflows.state_machines,
+        )
+        self._outputs(workflows)
+
+    def _outputs(self, workflows: list[Workflow]) -> None:
+        CfnOutput(
+            self,
+            API_URL_OUTPUT,
+            value=self.api.api.url,
+            description="Base URL of the API; GET it in a browser for the executions page",
+        )
+        for workflow in workflows:
+            CfnOutput(
+                self,
+                webhook_url_output(workflow.id),
+                value=self.api.url_for(f"/webhooks/{workflow.id}"),
+                description=f"Webhook URL of workflow {workflow.id} (add ?x-api-key=<key>)",
+            )
+        for schema in ALL_TABLES:
+            CfnOutput(
+                self,
+                table_name_output(schema),
+                value=self.data.table(schema).table_name,
+                description=f"DynamoDB table: {schema.logical_name.lower()}",
+            )
+
+
+def _check_output_names(workflows: list[Workflow]) -> None:
+    seen: dict[str, str] = {}
+    for workflow in workflows:
+        name = webhook_url_output(workflow.id)
+        if name in seen:
+            raise ValueError(
+                f"workflows '{seen[name]}' and '{workflow.id}' would share the stack output "
+                f"{name}: rename one of them"
+            )
+        seen[name] = workflow.id

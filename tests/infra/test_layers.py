@@ -1,0 +1,144 @@
+"""The Lambda layers: what goes into them and how they are built (no pip run here)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, requires
+from pathlib import Path
+from typing import cast
+
+import pytest
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from infra import layer_build
+from infra.config import PROJECT_ROOT
+from infra.functions import RUNTIME
+from infra.layers import CopyIntoLayer, DependenciesLayerBundler
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        requirement = Requirement(line)
+        (specifier,) = requirement.specifier
+        assert specifier.operator == "==", f"{line} is not pinned"
+        pins[canonicalize_name(requirement.name)] = specifier.version
+    return pins
+
+
+LAYER_PINS = _pins(layer_build.LAYER_REQUIREMENTS)
+RUNTIME_PINS = _pins(PROJECT_ROOT / "requirements.txt")
+#: The CDK app's own dependencies: never needed by a function.
+CDK_ONLY = {"aws-cdk-lib", "constructs", "cdk-nag"}
+
+
+def test_layer_pins_agree_with_requirements_txt() -> None:
+    for name, version in RUNTIME_PINS.items():
+        if name in CDK_ONLY or name in layer_build.RUNTIME_PROVIDED:
+            assert name not in LAYER_PINS, f"{name} does not belong in the layer"
+        else:
+            assert LAYER_PINS.get(name) == version, f"{name}: layer pin differs"
+
+
+def test_layer_requirements_are_complete_for_the_lambda_runtime() -> None:
+    """Installed with --no-deps, so every dependency must be listed or come with the runtime."""
+    environment = cast(dict[str, str], default_environment())
+    environment["python_version"] = layer_build.PYTHON_VERSION
+    listed = set(LAYER_PINS) | set(layer_build.RUNTIME_PROVIDED)
+    extras = {"aws-lambda-powertools": {"tracer"}}
+    for name in LAYER_PINS:
+        try:
+            declared = requires(name) or []
+        except PackageNotFoundError:
+            pytest.fail(f"{name} is in the layer but not installed in .venv")
+        for text in declared:
+            requirement = Requirement(text)
+            chosen = extras.get(name, set()) | {""}
+            if requirement.marker and not any(
+                requirement.marker.evaluate({**environment, "extra": extra}) for extra in chosen
+            ):
+                continue
+            assert canonicalize_name(requirement.name) in listed, (
+                f"{name} needs {requirement.name}, which the layer lacks"
+            )
+
+
+def test_layer_is_built_for_the_functions_runtime_and_architectures() -> None:
+    assert RUNTIME.name == f"python{layer_build.PYTHON_VERSION}"
+    assert set(layer_build.WHEEL_PLATFORMS) == {"arm64", "x86_64"}
+    command = layer_build.pip_install_command("arm64", Path("req.txt"), Path("out"))
+    assert command[:3] == [sys.executable, "-m", "pip"]
+    options = " ".join(command)
+    assert "--platform manylinux2014_aarch64" in options
+    assert f"--python-version {layer_build.PYTHON_VERSION}" in options
+    assert "--only-binary=:all:" in options
+    assert "--no-deps" in options
+    assert "--target out" in options
+
+
+def test_a_build_is_reused_without_running_pip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(layer_build, "BUILD_ROOT", tmp_path)
+    built = layer_build.build_dir("arm64") / "python"
+    built.mkdir(parents=True)
+    (built / "marker.py").write_text("")
+    monkeypatch.setattr(subprocess, "run", _no_subprocess)
+
+    output = tmp_path / "asset"
+    assert DependenciesLayerBundler("arm64").try_bundle(str(output), None)
+    assert (output / "python" / "marker.py").is_file()
+
+
+def test_a_failed_pip_run_reports_pips_error_and_leaves_no_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(layer_build, "BUILD_ROOT", tmp_path)
+    monkeypatch.setattr(
+        layer_build,
+        "pip_install_command",
+        lambda *_: [sys.executable, "-c", "import sys; sys.exit('no matching distribution')"],
+    )
+    with pytest.raises(RuntimeError, match="no matching distribution"):
+        layer_build.build_dependencies_layer("x86_64")
+    assert not layer_build.build_dir("x86_64").exists()
+
+
+def test_build_location_changes_with_the_requirements(tmp_path: Path) -> None:
+    first = tmp_path / "a.txt"
+    second = tmp_path / "b.txt"
+    first.write_text("pydantic==2.14.3\n")
+    second.write_text("pydantic==2.14.2\n")
+    assert layer_build.build_dir("arm64", first) != layer_build.build_dir("arm64", second)
+    assert layer_build.build_dir("arm64", first) != layer_build.build_dir("x86_64", first)
+
+
+def test_code_layer_puts_the_package_where_the_runtime_imports_it(tmp_path: Path) -> None:
+    source = tmp_path / "snsflow"
+    (source / "store" / "__pycache__").mkdir(parents=True)
+    (source / "__init__.py").write_text("")
+    (source / "store" / "tables.py").write_text("TABLES = ()\n")
+    (source / "store" / "__pycache__" / "tables.cpython-314.pyc").write_bytes(b"\0")
+
+    output = tmp_path / "asset"
+    assert CopyIntoLayer(source, "snsflow").try_bundle(str(output), None)
+    files = sorted(str(p.relative_to(output)) for p in output.rglob("*") if p.is_file())
+    assert files == ["python/snsflow/__init__.py", "python/snsflow/store/tables.py"]
+
+
+def test_functions_import_shared_code_only_from_the_snsflow_package() -> None:
+    """In Lambda a function's asset is its own folder: sibling imports would break there."""
+    for handler in sorted((PROJECT_ROOT / "functions").glob("*/*.py")):
+        for line in handler.read_text().splitlines():
+            assert not re.match(r"\s*(from|import)\s+functions\b", line), f"{handler}: {line}"
+
+
+def _no_subprocess(*args: object, **kwargs: object) -> None:
+    raise AssertionError("pip must not run when the build exists")

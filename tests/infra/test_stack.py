@@ -1,0 +1,495 @@
+"""The synthesized stack, as cdk.json configures it, with the repository's workflows."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from infra.config import PROJECT_ROOT
+from infra.firewall import decimal_at_most_patterns
+from infra.stack import table_name_output, webhook_url_output
+from infra.workflows import registry_item
+from snsflow.authorization import ROUTES
+from snsflow.errors import (
+    DependencyUnavailableError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnauthorizedError,
+)
+from snsflow.settings import (
+    AuthorizerSettings,
+    ReconcilerSettings,
+    StatusSettings,
+    WebhookSettings,
+)
+from snsflow.store.tables import ALL_TABLES, EXECUTIONS, KEYS, SUBSCRIPTIONS, WORKFLOWS
+from snsflow.store.workflows import WorkflowRecord
+from snsflow.workflows import load_workflows
+from tests.infra.conftest import Synthesized
+from tests.infra.templates import api_methods, render, role_of_function, role_statements
+
+REPOSITORY_WORKFLOWS = load_workflows(PROJECT_ROOT / "workflows")
+SNSFLOW_FUNCTIONS = ("authorizer", "webhook", "status", "reconciler", "query")
+
+
+def _function_id(app: Synthesized, name: str) -> str:
+    return app.logical_id(app.stack.functions.functions[name])  # type: ignore[index]
+
+
+def _arn(app: Synthesized, construct: Any) -> str:
+    return f"<{app.logical_id(construct)}.Arn>"
+
+
+def _canonical(statements: list[dict[str, Any]]) -> list[str]:
+    return sorted(json.dumps(statement, sort_keys=True) for statement in statements)
+
+
+# --- workflows -------------------------------------------------------------------------------
+
+
+def test_one_state_machine_per_workflow_file(default_app: Synthesized) -> None:
+    machines = default_app.resources("AWS::StepFunctions::StateMachine")
+    assert len(machines) == len(REPOSITORY_WORKFLOWS) >= 2
+    by_name = {m["Properties"]["StateMachineName"]: m["Properties"] for m in machines.values()}
+    for workflow in REPOSITORY_WORKFLOWS:
+        properties = by_name[f"snsflow-{workflow.id}"]
+        assert properties["StateMachineType"] == workflow.state_machine.type
+        assert json.loads(properties["DefinitionString"]) == workflow.definition
+        assert properties["LoggingConfiguration"]["Level"] == "ALL"
+        assert properties["TracingConfiguration"] == {"Enabled": True}
+
+
+def test_each_workflow_is_registered_at_deploy_time(default_app: Synthesized) -> None:
+    registrations = default_app.resources("Custom::SnsflowWorkflowRegistration")
+    assert len(registrations) == len(REPOSITORY_WORKFLOWS)
+    registry_table = f"<{default_app.logical_id(default_app.stack.data.table(WORKFLOWS))}>"
+    calls = {}
+    for resource in registrations.values():
+        create = json.loads(render(resource["Properties"]["Create"]))
+        calls[create["parameters"]["Item"]["workflowId"]["S"]] = (resource["Properties"], create)
+    for workflow in REPOSITORY_WORKFLOWS:
+        properties, create = calls[workflow.id]
+        machine = default_app.stack.workflows.state_machines[workflow.id]
+        expected_item = registry_item(
+            WorkflowRecord.from_workflow(workflow, f"<{default_app.logical_id(machine)}>")
+        )
+        assert create["action"] == "putItem"
+        assert create["parameters"] == {"TableName": registry_table, "Item": expected_item}
+        assert json.loads(render(properties["Update"])) == create
+        delete = json.loads(render(properties["Delete"]))
+        assert delete["action"] == "deleteItem"
+        assert delete["parameters"]["Key"] == {"workflowId": {"S": workflow.id}}
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+def test_tables_follow_their_schemas_on_demand_with_pitr(default_app: Synthesized) -> None:
+    tables = default_app.resources("AWS::DynamoDB::Table")
+    assert len(tables) == len(ALL_TABLES)
+    for schema in ALL_TABLES:
+        resource = tables[default_app.logical_id(default_app.stack.data.table(schema))]
+        properties = resource["Properties"]
+        assert properties["BillingMode"] == "PAY_PER_REQUEST"
+        assert properties["PointInTimeRecoverySpecification"] == {
+            "PointInTimeRecoveryEnabled": True
+        }
+        assert properties["DeletionProtectionEnabled"] is True
+        assert resource["DeletionPolicy"] == "Retain"
+        assert properties["KeySchema"][0] == {
+            "AttributeName": schema.partition_key.name,
+            "KeyType": "HASH",
+        }
+        assert {index["IndexName"] for index in properties.get("GlobalSecondaryIndexes", [])} == {
+            index.name for index in schema.indexes
+        }
+
+
+def test_executions_expire_by_ttl_and_only_they_do(default_app: Synthesized) -> None:
+    for schema in ALL_TABLES:
+        table = default_app.resources("AWS::DynamoDB::Table")[
+            default_app.logical_id(default_app.stack.data.table(schema))
+        ]
+        ttl = table["Properties"].get("TimeToLiveSpecification")
+        if schema is EXECUTIONS:
+            assert ttl == {"AttributeName": "expiresAt", "Enabled": True}
+        else:
+            assert ttl is None
+
+
+# --- functions -------------------------------------------------------------------------------
+
+
+def test_functions_run_python_with_json_logs_tracing_and_their_own_log_group(
+    default_app: Synthesized,
+) -> None:
+    functions = default_app.resources("AWS::Lambda::Function")
+    log_groups = default_app.resources("AWS::Logs::LogGroup")
+    roles = set()
+    for name in SNSFLOW_FUNCTIONS:
+        properties = functions[_function_id(default_app, name)]["Properties"]
+        assert properties["Runtime"] == "python3.14"
+        assert properties["Architectures"] == ["arm64"]
+        assert properties["Handler"] == "handler.lambda_handler"
+        assert properties["TracingConfig"] == {"Mode": "Active"}
+        assert properties["LoggingConfig"]["LogFormat"] == "JSON"
+        log_group = log_groups[properties["LoggingConfig"]["LogGroup"]["Ref"]]
+        assert log_group["Properties"]["RetentionInDays"] == 30
+        assert len(properties["Layers"]) == 2
+        roles.add(role_of_function(default_app.template, _function_id(default_app, name)))
+    assert len(roles) == len(SNSFLOW_FUNCTIONS), "every function has a role of its own"
+
+
+def test_an_sns_delivery_is_answered_within_snss_15_second_timeout(
+    default_app: Synthesized,
+) -> None:
+    functions = default_app.resources("AWS::Lambda::Function")
+    timeout = {
+        name: functions[_function_id(default_app, name)]["Properties"]["Timeout"]
+        for name in ("authorizer", "webhook")
+    }
+    assert timeout["webhook"] <= 10
+    assert timeout["authorizer"] + timeout["webhook"] < 15
+
+
+@pytest.mark.parametrize(
+    ("function", "settings"),
+    [
+        ("authorizer", AuthorizerSettings),
+        ("webhook", WebhookSettings),
+        ("status", StatusSettings),
+        ("reconciler", ReconcilerSettings),
+    ],
+)
+def test_each_function_gets_every_setting_its_model_requires(
+    default_app: Synthesized, function: str, settings: type[Any]
+) -> None:
+    properties = default_app.resources("AWS::Lambda::Function")[
+        _function_id(default_app, function)
+    ]["Properties"]
+    variables = render(properties["Environment"]["Variables"])
+    snsflow_variables = {name for name in variables if name.startswith("SNSFLOW_")}
+    declared = {f"SNSFLOW_{field.upper()}" for field in settings.model_fields}
+    required = {
+        f"SNSFLOW_{name.upper()}" for name, f in settings.model_fields.items() if f.is_required()
+    }
+    assert required <= snsflow_variables <= declared
+    for schema in ALL_TABLES:
+        variable = f"SNSFLOW_{schema.logical_name.upper()}_TABLE_NAME"
+        if variable in variables:
+            table = default_app.stack.data.table(schema)
+            assert variables[variable] == f"<{default_app.logical_id(table)}>"
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "snsflow"
+    assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO"
+
+
+def test_webhook_and_firewall_refuse_the_same_body_size(default_app: Synthesized) -> None:
+    webhook = default_app.resources("AWS::Lambda::Function")[_function_id(default_app, "webhook")][
+        "Properties"
+    ]
+    limit = int(webhook["Environment"]["Variables"]["SNSFLOW_MAX_BODY_BYTES"])
+    (pattern_set,) = default_app.resources("AWS::WAFv2::RegexPatternSet").values()
+    patterns = pattern_set["Properties"]["RegularExpressionList"]
+    assert patterns == decimal_at_most_patterns(limit)
+
+    def allowed(length: int) -> bool:
+        return any(re.fullmatch(pattern, str(length)) for pattern in patterns)
+
+    assert allowed(0)
+    assert allowed(256 * 1024)
+    assert allowed(limit)
+    assert not allowed(limit + 1)
+    assert not allowed(10 * limit)
+
+
+# --- IAM -------------------------------------------------------------------------------------
+
+
+def test_webhook_role_holds_exactly_its_statements(default_app: Synthesized) -> None:
+    app = default_app
+    role = role_of_function(app.template, _function_id(app, "webhook"))
+    logs = app.stack.functions.functions["webhook"].log_group
+    machines = sorted(f"<{app.logical_id(m)}>" for m in app.stack.workflows.state_machines.values())
+    expected = [
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [_arn(app, logs)],
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+            "Resource": ["*"],
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["dynamodb:GetItem"],
+            "Resource": [_arn(app, app.stack.data.table(WORKFLOWS))],
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["dynamodb:UpdateItem"],
+            "Resource": [_arn(app, app.stack.data.table(EXECUTIONS))],
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["dynamodb:UpdateItem"],
+            "Resource": [_arn(app, app.stack.data.table(SUBSCRIPTIONS))],
+        },
+        {"Effect": "Allow", "Action": ["states:StartExecution"], "Resource": machines},
+    ]
+    assert _canonical(role_statements(app.template, role)) == _canonical(expected)
+
+
+def test_authorizer_role_reads_keys_and_workflows_and_records_key_use(
+    default_app: Synthesized,
+) -> None:
+    app = default_app
+    statements = role_statements(
+        app.template, role_of_function(app.template, _function_id(app, "authorizer"))
+    )
+    data = [s for s in statements if s["Action"][0].startswith("dynamodb:")]
+    assert _canonical(data) == _canonical(
+        [
+            {
+                "Effect": "Allow",
+                "Action": ["dynamodb:BatchGetItem", "dynamodb:UpdateItem"],
+                "Resource": [_arn(app, app.stack.data.table(KEYS))],
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["dynamodb:BatchGetItem"],
+                "Resource": [_arn(app, app.stack.data.table(WORKFLOWS))],
+            },
+        ]
+    )
+
+
+def test_only_the_reconciler_may_describe_executions_and_only_its_stacks(
+    default_app: Synthesized,
+) -> None:
+    app = default_app
+    for name in SNSFLOW_FUNCTIONS:
+        statements = role_statements(
+            app.template, role_of_function(app.template, _function_id(app, name))
+        )
+        describe = [s for s in statements if "states:DescribeExecution" in s["Action"]]
+        if name != "reconciler":
+            assert describe == []
+            continue
+        (statement,) = describe
+        assert statement["Action"] == ["states:DescribeExecution"]
+        assert statement["Resource"] == sorted(
+            f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:snsflow-{w.id}:*"
+            for w in REPOSITORY_WORKFLOWS
+        )
+
+
+def test_no_function_role_grants_anything_on_every_resource_but_xray(
+    default_app: Synthesized,
+) -> None:
+    app = default_app
+    for name in SNSFLOW_FUNCTIONS:
+        role = role_of_function(app.template, _function_id(app, name))
+        for statement in role_statements(app.template, role):
+            if "*" in statement["Resource"]:
+                assert all(action.startswith("xray:") for action in statement["Action"]), name
+            assert not any(action.endswith(":*") for action in statement["Action"]), name
+
+
+# --- API -------------------------------------------------------------------------------------
+
+
+def test_every_route_but_the_page_goes_through_the_authorizer(default_app: Synthesized) -> None:
+    methods = api_methods(default_app.template)
+    (authorizer_id,) = default_app.resources("AWS::ApiGateway::Authorizer")
+    expected_routes = {(route.http_method, route.resource) for route in ROUTES} | {("GET", "/")}
+    assert set(methods) == expected_routes
+    for (http_method, path), properties in methods.items():
+        if (http_method, path) == ("GET", "/"):
+            assert properties["AuthorizationType"] == "NONE"
+            assert "AuthorizerId" not in properties
+        else:
+            assert properties["AuthorizationType"] == "CUSTOM", path
+            assert properties["AuthorizerId"] == {"Ref": authorizer_id}, path
+
+
+def test_routes_reach_the_webhook_or_the_query_function(default_app: Synthesized) -> None:
+    app = default_app
+    for (http_method, path), properties in api_methods(app.template).items():
+        target = "webhook" if path.startswith("/webhooks/") else "query"
+        uri = render(properties["Integration"]["Uri"])
+        assert f"<{_function_id(app, target)}.Arn>" in uri, (http_method, path)
+        assert properties["Integration"]["Type"] == "AWS_PROXY"
+
+
+def test_authorizer_has_no_identity_sources_and_no_cache(default_app: Synthesized) -> None:
+    (authorizer,) = default_app.resources("AWS::ApiGateway::Authorizer").values()
+    properties = authorizer["Properties"]
+    assert properties["Type"] == "REQUEST"
+    assert not properties.get("IdentitySource")
+    assert properties["AuthorizerResultTtlInSeconds"] == 0
+    assert f"<{_function_id(default_app, 'authorizer')}.Arn>" in render(properties["AuthorizerUri"])
+
+
+def test_stage_is_throttled_and_logs_no_query_string(default_app: Synthesized) -> None:
+    (stage,) = default_app.resources("AWS::ApiGateway::Stage").values()
+    properties = stage["Properties"]
+    (method_settings,) = properties["MethodSettings"]
+    assert method_settings["ThrottlingRateLimit"] == 100
+    assert method_settings["ThrottlingBurstLimit"] == 200
+    # INFO execution logs and data tracing would write the query string (the API key).
+    assert method_settings["LoggingLevel"] == "ERROR"
+    assert method_settings["DataTraceEnabled"] is False
+    access_format = json.loads(properties["AccessLogSetting"]["Format"])
+    assert access_format["status"] == "$context.status"
+    assert access_format["path"] == "$context.path"  # the path alone, no query string
+    for variable in access_format.values():
+        assert not re.search(r"querystring|requestOverride|\$input|\$method|apiKey", variable)
+
+
+def _gateway_responses(app: Synthesized) -> dict[str, dict[str, Any]]:
+    return {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in app.resources("AWS::ApiGateway::GatewayResponse").values()
+    }
+
+
+def _filled(template: str) -> Any:
+    """A gateway response body as API Gateway would send it."""
+    filled = template.replace("$context.error.messageString", '"Some message"')
+    filled = filled.replace("$context.authorizer.errorCode", "forbidden")
+    filled = filled.replace("$context.authorizer.errorMessage", "This key is revoked.")
+    return json.loads(filled)
+
+
+@pytest.mark.parametrize(
+    ("response_type", "status", "code"),
+    [
+        ("UNAUTHORIZED", "401", UnauthorizedError.code),
+        ("ACCESS_DENIED", "403", "forbidden"),
+        ("MISSING_AUTHENTICATION_TOKEN", "404", NotFoundError.code),
+        ("REQUEST_TOO_LARGE", "413", PayloadTooLargeError.code),
+        # SNS retries 5xx only: a throttled or unauthorizable delivery must not be dropped.
+        ("THROTTLED", "503", DependencyUnavailableError.code),
+        ("AUTHORIZER_FAILURE", "503", DependencyUnavailableError.code),
+        ("DEFAULT_4XX", None, "bad_request"),
+        ("DEFAULT_5XX", None, "internal_error"),
+    ],
+)
+def test_gateway_errors_have_the_contracts_shape(
+    default_app: Synthesized, response_type: str, status: str | None, code: str
+) -> None:
+    response = _gateway_responses(default_app)[response_type]
+    assert response.get("StatusCode") == status
+    assert response["ResponseParameters"] == {
+        "gatewayresponse.header.Content-Type": "'application/json'"
+    }
+    body = _filled(response["ResponseTemplates"]["application/json"])
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str)
+    assert body["error"]["message"]
+
+
+def test_firewall_blocks_oversized_posts_with_the_contracts_413(default_app: Synthesized) -> None:
+    ((acl_id, acl),) = default_app.resources("AWS::WAFv2::WebACL").items()
+    (association,) = default_app.resources("AWS::WAFv2::WebACLAssociation").values()
+    (stage_id,) = default_app.resources("AWS::ApiGateway::Stage")
+    assert render(association["Properties"]["WebACLArn"]) == f"<{acl_id}.Arn>"
+    assert stage_id in render(association["Properties"]["ResourceArn"])
+    (rule,) = acl["Properties"]["Rules"]
+    block = rule["Action"]["Block"]["CustomResponse"]
+    assert block["ResponseCode"] == 413
+    body = acl["Properties"]["CustomResponseBodies"][block["CustomResponseBodyKey"]]
+    assert json.loads(body["Content"])["error"]["code"] == PayloadTooLargeError.code
+    post, refused_size = rule["Statement"]["AndStatement"]["Statements"]
+    assert post["ByteMatchStatement"]["SearchString"] == "POST"
+    reference = refused_size["NotStatement"]["Statement"]["RegexPatternSetReferenceStatement"]
+    assert reference["FieldToMatch"] == {"SingleHeader": {"Name": "content-length"}}
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def _rules(app: Synthesized) -> list[dict[str, Any]]:
+    return [r["Properties"] for r in app.resources("AWS::Events::Rule").values()]
+
+
+def test_status_changes_of_exactly_these_workflows_reach_the_status_function(
+    default_app: Synthesized,
+) -> None:
+    app = default_app
+    (rule,) = [r for r in _rules(app) if "EventPattern" in r]
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == ["aws.states"]
+    assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    machines = sorted(f"<{app.logical_id(m)}>" for m in app.stack.workflows.state_machines.values())
+    assert sorted(render(pattern["detail"]["stateMachineArn"])) == machines
+    assert set(pattern["detail"]["status"]) == {
+        "RUNNING",
+        "SUCCEEDED",
+        "FAILED",
+        "TIMED_OUT",
+        "ABORTED",
+    }
+    (target,) = rule["Targets"]
+    assert render(target["Arn"]) == f"<{_function_id(app, 'status')}.Arn>"
+
+
+def test_reconciler_runs_on_a_schedule(default_app: Synthesized) -> None:
+    (rule,) = [r for r in _rules(default_app) if "ScheduleExpression" in r]
+    assert rule["ScheduleExpression"] == "rate(5 minutes)"
+    (target,) = rule["Targets"]
+    assert render(target["Arn"]) == f"<{_function_id(default_app, 'reconciler')}.Arn>"
+
+
+# --- observability and outputs ---------------------------------------------------------------
+
+
+def test_alarms_cover_errors_denials_reconciler_work_and_failed_executions(
+    default_app: Synthesized,
+) -> None:
+    alarms = default_app.resources("AWS::CloudWatch::Alarm").values()
+    names = {alarm["Properties"]["AlarmName"] for alarm in alarms}
+    expected = {
+        "snsflow-ApiServerErrorRate",
+        "snsflow-DeniedRequestsSpike",
+        "snsflow-ReconcilerWorkFound",
+        *(f"snsflow-ExecutionsFailed-{w.id}" for w in REPOSITORY_WORKFLOWS),
+        *(f"snsflow-FunctionErrors-{name}" for name in SNSFLOW_FUNCTIONS),
+    }
+    assert names == expected
+    assert len(default_app.resources("AWS::CloudWatch::Dashboard")) == 1
+    # No alarm e-mail configured: alarms have no action and no topic exists.
+    assert not default_app.resources("AWS::SNS::Topic")
+
+
+def test_denied_requests_are_counted_from_the_access_log(default_app: Synthesized) -> None:
+    (metric_filter,) = default_app.resources("AWS::Logs::MetricFilter").values()
+    properties = metric_filter["Properties"]
+    assert "401" in properties["FilterPattern"]
+    assert "403" in properties["FilterPattern"]
+    (transformation,) = properties["MetricTransformations"]
+    assert transformation["MetricName"] == "DeniedRequests"
+    assert transformation["Dimensions"] == [{"Key": "service", "Value": "$.service"}]
+
+
+def test_outputs_give_the_api_url_each_webhook_url_and_the_table_names(
+    default_app: Synthesized,
+) -> None:
+    app = default_app
+    outputs = {name: render(output["Value"]) for name, output in app.template["Outputs"].items()}
+    (api_id,) = app.resources("AWS::ApiGateway::RestApi")
+    (stage_id,) = app.resources("AWS::ApiGateway::Stage")
+    base = f"https://<{api_id}>.execute-api.<AWS::Region>.<AWS::URLSuffix>/<{stage_id}>/"
+    expected = {"ApiUrl": base}
+    for workflow in REPOSITORY_WORKFLOWS:
+        expected[webhook_url_output(workflow.id)] = f"{base}webhooks/{workflow.id}"
+    for schema in ALL_TABLES:
+        expected[table_name_output(schema)] = f"<{app.logical_id(app.stack.data.table(schema))}>"
+    assert outputs == expected
+    assert set(expected) >= {"WebhookUrlOrderEvents", "KeysTableName", "ExecutionsTableName"}

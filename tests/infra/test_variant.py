@@ -1,0 +1,105 @@
+"""The same app with every setting changed: each one reaches the template."""
+
+from __future__ import annotations
+
+import json
+
+from infra.stack import webhook_url_output
+from snsflow.workflows import load_workflows
+from tests.infra.conftest import FIXTURES, Synthesized
+from tests.infra.templates import render
+
+THREE_WORKFLOWS = load_workflows(FIXTURES / "workflows-three")
+
+
+def test_state_machine_count_follows_the_workflow_folder(variant_app: Synthesized) -> None:
+    machines = variant_app.resources("AWS::StepFunctions::StateMachine")
+    assert len(THREE_WORKFLOWS) == 3
+    assert len(machines) == 3
+    assert {
+        m["Properties"]["StateMachineName"]: m["Properties"]["StateMachineType"]
+        for m in machines.values()
+    } == {
+        "snsflow-variant-invoices": "STANDARD",
+        "snsflow-variant-metrics-fast": "EXPRESS",
+        "snsflow-variant-shipments": "STANDARD",
+    }
+    assert len(variant_app.resources("Custom::SnsflowWorkflowRegistration")) == 3
+    outputs = variant_app.template["Outputs"]
+    assert {webhook_url_output(w.id) for w in THREE_WORKFLOWS} <= set(outputs)
+    assert "WebhookUrlOrderEvents" not in outputs
+
+
+def test_status_rule_and_permissions_follow_the_workflow_folder(variant_app: Synthesized) -> None:
+    (rule,) = [
+        r["Properties"]
+        for r in variant_app.resources("AWS::Events::Rule").values()
+        if "EventPattern" in r["Properties"]
+    ]
+    assert len(rule["EventPattern"]["detail"]["stateMachineArn"]) == 3
+    assert rule_schedule(variant_app) == "rate(10 minutes)"
+
+
+def rule_schedule(app: Synthesized) -> str:
+    (rule,) = [
+        r["Properties"]
+        for r in app.resources("AWS::Events::Rule").values()
+        if "ScheduleExpression" in r["Properties"]
+    ]
+    return str(rule["ScheduleExpression"])
+
+
+def test_unprotected_tables_are_deleted_with_the_stack(variant_app: Synthesized) -> None:
+    for table in variant_app.resources("AWS::DynamoDB::Table").values():
+        assert table["Properties"]["DeletionProtectionEnabled"] is False
+        assert table["DeletionPolicy"] == "Delete"
+
+
+def test_architecture_log_level_and_retention_reach_the_functions(
+    variant_app: Synthesized,
+) -> None:
+    functions = [
+        f["Properties"]
+        for f in variant_app.resources("AWS::Lambda::Function").values()
+        if f["Properties"].get("Handler") == "handler.lambda_handler"
+    ]
+    assert len(functions) == 5
+    for properties in functions:
+        assert properties["Architectures"] == ["x86_64"]
+        assert properties["LoggingConfig"]["ApplicationLogLevel"] == "DEBUG"
+        variables = properties["Environment"]["Variables"]
+        assert variables["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
+        assert variables["POWERTOOLS_SERVICE_NAME"] == "snsflow-variant"
+        if "SNSFLOW_EXECUTION_RETENTION_DAYS" in variables:
+            assert variables["SNSFLOW_EXECUTION_RETENTION_DAYS"] == "7"
+    for layer in variant_app.resources("AWS::Lambda::LayerVersion").values():
+        assert layer["Properties"]["CompatibleArchitectures"] == ["x86_64"]
+    retentions = {
+        group["Properties"]["RetentionInDays"]
+        for group in variant_app.resources("AWS::Logs::LogGroup").values()
+    }
+    assert retentions == {14}
+
+
+def test_without_waf_no_web_acl_is_created(variant_app: Synthesized) -> None:
+    assert not variant_app.resources("AWS::WAFv2::WebACL")
+    assert not variant_app.resources("AWS::WAFv2::WebACLAssociation")
+
+
+def test_alarm_email_gets_a_topic_and_every_alarm_notifies_it(variant_app: Synthesized) -> None:
+    (topic_id,) = variant_app.resources("AWS::SNS::Topic")
+    (subscription,) = variant_app.resources("AWS::SNS::Subscription").values()
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == "ops@example.com"
+    alarms = variant_app.resources("AWS::CloudWatch::Alarm").values()
+    assert len(alarms) == 3 + len(THREE_WORKFLOWS) + 5
+    for alarm in alarms:
+        assert render(alarm["Properties"]["AlarmActions"]) == [f"<{topic_id}>"]
+
+
+def test_express_workflow_is_logged_like_the_others(variant_app: Synthesized) -> None:
+    for machine in variant_app.resources("AWS::StepFunctions::StateMachine").values():
+        logging = machine["Properties"]["LoggingConfiguration"]
+        assert logging["Level"] == "ALL"
+        destination = json.dumps(logging["Destinations"])
+        assert "CloudWatchLogsLogGroup" in destination
