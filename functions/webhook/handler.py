@@ -107,6 +107,22 @@ def _response(status: int, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _refused(error: SnsflowError) -> dict[str, Any]:
+    failed = error.http_status >= 500
+    log = logger.warning if failed else logger.info
+    log("delivery refused", extra={"status": error.http_status, "errorCode": error.code})
+    metric = "DeliveriesFailed" if failed else "DeliveriesRefused"
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+    return _response(error.http_status, error.to_body())
+
+
+def _unexpected() -> dict[str, Any]:
+    # A bug or a deployment fault (permissions, a missing table): the details go to the log only.
+    logger.exception("unexpected failure")
+    metrics.add_metric(name="DeliveriesFailed", unit=MetricUnit.Count, value=1)
+    return _response(500, SnsflowError("internal error").to_body())
+
+
 @logger.inject_lambda_context(log_event=False)  # the query string carries the API key
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(raise_on_empty_metrics=False)
@@ -118,20 +134,11 @@ def lambda_handler(event: APIGatewayProxyEvent, _context: LambdaContext) -> dict
         body = _body(event, _settings().max_body_bytes)
         answer = _webhook().handle(workflow_id, body, event.headers)
     except SnsflowError as error:
-        failed = error.http_status >= 500
-        log = logger.warning if failed else logger.info
-        log("delivery refused", extra={"status": error.http_status, "errorCode": error.code})
-        metrics.add_metric(
-            name="DeliveriesFailed" if failed else "DeliveriesRefused",
-            unit=MetricUnit.Count,
-            value=1,
-        )
-        return _response(error.http_status, error.to_body())
+        if error.http_status >= 500 and not error.retryable:
+            return _unexpected()
+        return _refused(error)
     except Exception:
-        # A bug or a deployment fault (permissions, a missing table): say nothing about it.
-        logger.exception("unexpected failure")
-        metrics.add_metric(name="DeliveriesFailed", unit=MetricUnit.Count, value=1)
-        return _response(500, SnsflowError("internal error").to_body())
+        return _unexpected()
     logger.info("delivery handled", extra={"outcome": answer["status"]})
     metrics.add_metric(name=_OUTCOME_METRICS[answer["status"]], unit=MetricUnit.Count, value=1)
     return _response(200, answer)

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from functions.webhook import handler
+from snsflow.errors import SnsflowError
+from snsflow.store.workflows import WorkflowRegistry
 from tests.integration.webhook.conftest import Stack
 from tests.support.apigw import TEST_API_KEY, LambdaContext, sns_delivery_event
 
@@ -115,6 +117,20 @@ def test_an_unreachable_certificate_answers_503_so_sns_retries(stack: Stack) -> 
 
 def test_an_unexpected_fault_answers_a_generic_500(stack: Stack) -> None:
     stack.fail("dynamodb.UpdateItem", "ResourceNotFoundException")
+
+    reply = stack.deliver("order-events", stack.signer.notification("hello"))
+
+    assert reply.status == 500
+    assert reply.body == {"error": {"code": "internal_error", "message": "internal error"}}
+
+
+def test_an_internal_error_with_details_is_answered_without_them(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: WorkflowRegistry, workflow_id: str) -> None:
+        raise SnsflowError("GetItem on table 'snsflow-prod-workflows' failed: AccessDenied")
+
+    monkeypatch.setattr(WorkflowRegistry, "get", broken)
 
     reply = stack.deliver("order-events", stack.signer.notification("hello"))
 
