@@ -14,14 +14,14 @@ from constructs import Construct
 from infra.config import StackConfig
 from infra.log_groups import log_group
 from infra.nag import acknowledge
-from snsflow.authorization import ROUTES
+from snsflow.authorization import ROUTES, MissingApiKeyError
 from snsflow.errors import (
     BadRequestError,
     DependencyUnavailableError,
+    ForbiddenError,
     NotFoundError,
     PayloadTooLargeError,
     SnsflowError,
-    UnauthorizedError,
 )
 from snsflow.keys import KeyScope
 
@@ -59,47 +59,52 @@ def access_log_fields(service: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class GatewayError:
-    """How API Gateway answers when it refuses a request itself (the contract's error shape)."""
+    """How API Gateway answers when it refuses a request itself (the contract's error shape).
+
+    The local gateway (``snsflow.local.gateway``) takes the same table, so both answer alike.
+    """
 
     error: type[SnsflowError]
     #: None keeps the status API Gateway chose (the DEFAULT_* responses cover many).
-    status: int | None
+    status: int | None = None
     #: A fixed message, or None for API Gateway's own (``$context.error.messageString``).
-    message: str | None
+    message: str | None = None
+    #: A denying authorizer names the code and message in its context (errorCode/errorMessage).
+    from_authorizer: bool = False
 
     def template(self) -> str:
-        # Gateway responses substitute $context variables but run no VTL, so the message
-        # placeholder is API Gateway's pre-quoted string.
-        code = json.dumps(self.error.code)
-        message = json.dumps(self.message) if self.message else "$context.error.messageString"
+        # Gateway responses substitute $context variables but run no VTL: values are pasted
+        # in as they are. messageString comes quoted; the authorizer's context does not.
+        if self.from_authorizer:
+            code, message = '"$context.authorizer.errorCode"', '"$context.authorizer.errorMessage"'
+        else:
+            code = json.dumps(self.error.code)
+            message = json.dumps(self.message) if self.message else "$context.error.messageString"
         return f'{{"error": {{"code": {code}, "message": {message}}}}}'
 
 
-_DENIED_BY_AUTHORIZER = (
-    # A Deny policy: the authorizer puts the contract's code and message in its context.
-    '{"error": {"code": "$context.authorizer.errorCode", '
-    '"message": "$context.authorizer.errorMessage"}}'
-)
+_RETRY_LATER = "the API key could not be checked; retry later"
 
 #: By API Gateway response type.
 GATEWAY_ERRORS: dict[str, GatewayError] = {
     "UNAUTHORIZED": GatewayError(
-        UnauthorizedError,
+        MissingApiKeyError,
         401,
-        "An API key is required: send it as the x-api-key query parameter or header.",
+        "an API key is required: pass it in the x-api-key query parameter or header",
     ),
+    "ACCESS_DENIED": GatewayError(ForbiddenError, 403, from_authorizer=True),
     # API Gateway's answer to an unknown route or method is a confusing 403.
     "MISSING_AUTHENTICATION_TOKEN": GatewayError(NotFoundError, 404, "No such route."),
     "REQUEST_TOO_LARGE": GatewayError(PayloadTooLargeError, 413, "The request body is too large."),
-    # SNS treats every 4xx as final: throttled deliveries must be a 5xx to be retried.
+    # SNS treats every 4xx as final: a delivery refused for reasons a retry can cure must get a
+    # 5xx, or the message is lost.
     "THROTTLED": GatewayError(
         DependencyUnavailableError, 503, "Too many requests right now; retry later."
     ),
-    "AUTHORIZER_FAILURE": GatewayError(
-        DependencyUnavailableError, 503, "The API key could not be checked; retry later."
-    ),
-    "DEFAULT_4XX": GatewayError(BadRequestError, None, None),
-    "DEFAULT_5XX": GatewayError(SnsflowError, None, None),
+    "AUTHORIZER_FAILURE": GatewayError(DependencyUnavailableError, 503, _RETRY_LATER),
+    "AUTHORIZER_CONFIGURATION_ERROR": GatewayError(DependencyUnavailableError, 503, _RETRY_LATER),
+    "DEFAULT_4XX": GatewayError(BadRequestError),
+    "DEFAULT_5XX": GatewayError(SnsflowError),
 }
 
 
@@ -179,7 +184,6 @@ class RestApi(Construct):
             self._add_gateway_response(
                 response_type, gateway_error.status, gateway_error.template()
             )
-        self._add_gateway_response("ACCESS_DENIED", 403, _DENIED_BY_AUTHORIZER)
 
     def _resource(self, path: str) -> apigw.IResource:
         return self.api.root.resource_for_path(path) if path != "/" else self.api.root

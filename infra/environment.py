@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from aws_cdk import Token
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
@@ -16,7 +17,7 @@ from infra.config import StackConfig
 from infra.permissions import FunctionName
 from snsflow.settings import (
     AuthorizerSettings,
-    ExecutionsSettings,
+    QuerySettings,
     ReconcilerSettings,
     StatusSettings,
     WebhookSettings,
@@ -28,7 +29,7 @@ FUNCTION_SETTINGS: dict[FunctionName, type[BaseSettings]] = {
     "webhook": WebhookSettings,
     "status": StatusSettings,
     "reconciler": ReconcilerSettings,
-    "query": ExecutionsSettings,
+    "query": QuerySettings,
 }
 
 
@@ -37,7 +38,9 @@ def table_name_field(schema: TableSchema) -> str:
     return f"{schema.logical_name.lower()}_table_name"
 
 
-def settings_values(config: StackConfig, table_names: Mapping[str, str]) -> dict[str, str]:
+def settings_values(
+    config: StackConfig, table_names: Mapping[str, str], *, pagination_secret: str
+) -> dict[str, str]:
     """What the stack can tell the functions, by settings field name.
 
     ``table_names`` maps each table's logical name to its (deploy-time) name.
@@ -46,6 +49,7 @@ def settings_values(config: StackConfig, table_names: Mapping[str, str]) -> dict
     values["execution_retention_days"] = str(config.retention_days)
     # The same limit as the firewall's, so both refuse the same bodies.
     values["max_body_bytes"] = str(config.max_request_bytes)
+    values["pagination_secret"] = pagination_secret
     return values
 
 
@@ -65,8 +69,24 @@ def settings_environment(settings: type[BaseSettings], values: Mapping[str, str]
             f"{settings.__name__} requires {', '.join(missing)}, which the stack does not set"
         )
     offered = {name: values[name] for name in settings.model_fields if name in values}
-    try:  # the function's own model judges the values now, not at its first cold start
+    _validate(settings, offered)
+    return {environment_variable(settings, name): value for name, value in offered.items()}
+
+
+def _validate(settings: type[BaseSettings], offered: Mapping[str, str]) -> None:
+    """The function's own model judges the values now, not at the function's first start.
+
+    Values known only at deploy time (tokens: table names, the secret) cannot be judged yet.
+    """
+    try:
         settings.model_validate(offered)
     except ValidationError as exc:
-        raise ValueError(f"{settings.__name__} refuses the stack's values: {exc}") from exc
-    return {environment_variable(settings, name): value for name, value in offered.items()}
+        problems = [
+            f"{'.'.join(map(str, error['loc']))}: {error['msg']}"
+            for error in exc.errors()
+            if not Token.is_unresolved(offered.get(str(error["loc"][0]), ""))
+        ]
+        if problems:
+            raise ValueError(
+                f"{settings.__name__} refuses the stack's values: {'; '.join(problems)}"
+            ) from exc

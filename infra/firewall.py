@@ -13,7 +13,7 @@ import json
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from snsflow.errors import PayloadTooLargeError
+from snsflow.sns.errors import MessageTooLargeError
 
 #: Quota on regular expressions per WAF regex pattern set.
 MAX_PATTERNS = 10
@@ -85,7 +85,8 @@ class RequestSizeFirewall(Construct):
                 text_transformations=no_transformation,
             )
         )
-        too_large = PayloadTooLargeError(
+        # The same error as the webhook's for a body over the same limit.
+        too_large = MessageTooLargeError(
             f"The request body must be at most {max_request_bytes} bytes, with a Content-Length."
         )
         self.web_acl = wafv2.CfnWebACL(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.api import RestApi
@@ -68,7 +69,9 @@ class SnsflowStack(Stack):
             config=config,
             layers=layers.all,
             settings_values=settings_values(
-                config, {schema.logical_name: table.table_name for schema, table in self.data.all}
+                config,
+                {schema.logical_name: table.table_name for schema, table in self.data.all},
+                pagination_secret=self._pagination_secret(),
             ),
             targets=GrantTargets(
                 table_arns={
@@ -120,6 +123,30 @@ class SnsflowStack(Stack):
             state_machines=self.workflows.state_machines,
         )
         self._outputs(workflows)
+
+    def _pagination_secret(self) -> str:
+        """The query function's key for signing page tokens, generated once at deploy time.
+
+        It reaches the function as an environment variable (resolved by CloudFormation): it
+        only guards page tokens of data their holder may read anyway, and an environment
+        variable keeps the query function free of a Secrets Manager call per cold start.
+        """
+        secret = secretsmanager.Secret(
+            self,
+            "PaginationSecret",
+            description="snsflow: signs the nextToken of execution listings",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True
+            ),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        acknowledge(
+            secret,
+            "AwsSolutions-SMG4",
+            "Rotating it would only invalidate outstanding page tokens; nothing to protect by "
+            "rotation.",
+        )
+        return secret.secret_value.unsafe_unwrap()
 
     def _outputs(self, workflows: list[Workflow]) -> None:
         CfnOutput(

@@ -8,23 +8,26 @@ from typing import Any
 
 import pytest
 
+from infra.api import GATEWAY_ERRORS
 from infra.config import PROJECT_ROOT
 from infra.firewall import decimal_at_most_patterns
 from infra.stack import table_name_output, webhook_url_output
 from infra.workflows import registry_item
-from snsflow.authorization import ROUTES
+from snsflow.authorization import ROUTES, MissingApiKeyError
 from snsflow.errors import (
     DependencyUnavailableError,
     NotFoundError,
     PayloadTooLargeError,
-    UnauthorizedError,
 )
+from snsflow.local.gateway import GatewayRefusalError, ResponseType, refusal_response
 from snsflow.settings import (
     AuthorizerSettings,
+    QuerySettings,
     ReconcilerSettings,
     StatusSettings,
     WebhookSettings,
 )
+from snsflow.sns.errors import MessageTooLargeError
 from snsflow.store.tables import ALL_TABLES, EXECUTIONS, KEYS, SUBSCRIPTIONS, WORKFLOWS
 from snsflow.store.workflows import WorkflowRecord
 from snsflow.workflows import load_workflows
@@ -162,6 +165,7 @@ def test_an_sns_delivery_is_answered_within_snss_15_second_timeout(
         ("webhook", WebhookSettings),
         ("status", StatusSettings),
         ("reconciler", ReconcilerSettings),
+        ("query", QuerySettings),
     ],
 )
 def test_each_function_gets_every_setting_its_model_requires(
@@ -358,24 +362,28 @@ def _gateway_responses(app: Synthesized) -> dict[str, dict[str, Any]]:
     }
 
 
+_DENIAL = {"errorCode": "revoked_api_key", "errorMessage": "This key is revoked."}
+
+
 def _filled(template: str) -> Any:
     """A gateway response body as API Gateway would send it."""
     filled = template.replace("$context.error.messageString", '"Some message"')
-    filled = filled.replace("$context.authorizer.errorCode", "forbidden")
-    filled = filled.replace("$context.authorizer.errorMessage", "This key is revoked.")
+    filled = filled.replace("$context.authorizer.errorCode", _DENIAL["errorCode"])
+    filled = filled.replace("$context.authorizer.errorMessage", _DENIAL["errorMessage"])
     return json.loads(filled)
 
 
 @pytest.mark.parametrize(
     ("response_type", "status", "code"),
     [
-        ("UNAUTHORIZED", "401", UnauthorizedError.code),
-        ("ACCESS_DENIED", "403", "forbidden"),
+        ("UNAUTHORIZED", "401", MissingApiKeyError.code),
+        ("ACCESS_DENIED", "403", "revoked_api_key"),
         ("MISSING_AUTHENTICATION_TOKEN", "404", NotFoundError.code),
         ("REQUEST_TOO_LARGE", "413", PayloadTooLargeError.code),
         # SNS retries 5xx only: a throttled or unauthorizable delivery must not be dropped.
         ("THROTTLED", "503", DependencyUnavailableError.code),
         ("AUTHORIZER_FAILURE", "503", DependencyUnavailableError.code),
+        ("AUTHORIZER_CONFIGURATION_ERROR", "503", DependencyUnavailableError.code),
         ("DEFAULT_4XX", None, "bad_request"),
         ("DEFAULT_5XX", None, "internal_error"),
     ],
@@ -405,7 +413,7 @@ def test_firewall_blocks_oversized_posts_with_the_contracts_413(default_app: Syn
     block = rule["Action"]["Block"]["CustomResponse"]
     assert block["ResponseCode"] == 413
     body = acl["Properties"]["CustomResponseBodies"][block["CustomResponseBodyKey"]]
-    assert json.loads(body["Content"])["error"]["code"] == PayloadTooLargeError.code
+    assert json.loads(body["Content"])["error"]["code"] == MessageTooLargeError.code
     post, refused_size = rule["Statement"]["AndStatement"]["Statements"]
     assert post["ByteMatchStatement"]["SearchString"] == "POST"
     reference = refused_size["NotStatement"]["Statement"]["RegexPatternSetReferenceStatement"]
@@ -493,3 +501,29 @@ def test_outputs_give_the_api_url_each_webhook_url_and_the_table_names(
         expected[table_name_output(schema)] = f"<{app.logical_id(app.stack.data.table(schema))}>"
     assert outputs == expected
     assert set(expected) >= {"WebhookUrlOrderEvents", "KeysTableName", "ExecutionsTableName"}
+
+
+def test_only_the_query_function_gets_the_page_token_secret(default_app: Synthesized) -> None:
+    ((secret_id, secret),) = default_app.resources("AWS::SecretsManager::Secret").items()
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+    functions = default_app.resources("AWS::Lambda::Function")
+    for name in SNSFLOW_FUNCTIONS:
+        variables = functions[_function_id(default_app, name)]["Properties"]["Environment"]
+        value = variables["Variables"].get("SNSFLOW_PAGINATION_SECRET")
+        if name == "query":
+            # A dynamic reference: CloudFormation resolves it at deploy time.
+            assert render(value) == f"{{{{resolve:secretsmanager:<{secret_id}>:SecretString:::}}}}"
+        else:
+            assert value is None
+
+
+@pytest.mark.parametrize("response_type", sorted(ResponseType))
+def test_the_local_gateway_answers_as_the_deployed_one(
+    default_app: Synthesized, response_type: ResponseType
+) -> None:
+    deployed = _gateway_responses(default_app)[response_type.value]
+    refusal = GatewayRefusalError(response_type, 400, "Some message", _DENIAL)
+    local = refusal_response(refusal, GATEWAY_ERRORS, "request-1")
+    assert json.loads(local.body) == _filled(deployed["ResponseTemplates"]["application/json"])
+    if "StatusCode" in deployed:
+        assert str(local.status) == deployed["StatusCode"]
