@@ -41,14 +41,14 @@ ACCESS: dict[FunctionName, FunctionAccess] = {
             TableGrant(WORKFLOWS, ("dynamodb:BatchGetItem",)),
         ),
     ),
-    # Claims the message (a conditional UpdateItem), records subscription changes, starts the
-    # execution. It confirms subscriptions by an HTTPS GET of the validated SubscribeURL, so it
+    # Claims the message (a conditional UpdateItem), reads and records subscriptions, starts
+    # the execution. It confirms subscriptions by an HTTPS GET of the validated SubscribeURL, so it
     # needs no SNS permission.
     "webhook": FunctionAccess(
         tables=(
             TableGrant(WORKFLOWS, ("dynamodb:GetItem",)),
             TableGrant(EXECUTIONS, ("dynamodb:UpdateItem",)),
-            TableGrant(SUBSCRIPTIONS, ("dynamodb:UpdateItem",)),
+            TableGrant(SUBSCRIPTIONS, ("dynamodb:GetItem", "dynamodb:UpdateItem")),
         ),
         state_machine_actions=("states:StartExecution",),
     ),
@@ -71,11 +71,11 @@ ACCESS: dict[FunctionName, FunctionAccess] = {
         state_machine_actions=("states:StartExecution",),
         execution_actions=("states:DescribeExecution",),
     ),
-    # The read-only API and the executions page.
+    # The read-only API and the executions page: workflows (one or all), executions through
+    # the indexes (newest first, by status, by execution id), a workflow's subscriptions.
     "query": FunctionAccess(
         tables=(
             TableGrant(WORKFLOWS, ("dynamodb:GetItem", "dynamodb:Scan")),
-            TableGrant(EXECUTIONS, ("dynamodb:GetItem",)),
             TableGrant(
                 EXECUTIONS,
                 ("dynamodb:Query",),

@@ -240,7 +240,7 @@ def test_webhook_role_holds_exactly_its_statements(default_app: Synthesized) -> 
         },
         {
             "Effect": "Allow",
-            "Action": ["dynamodb:UpdateItem"],
+            "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
             "Resource": [_arn(app, app.stack.data.table(SUBSCRIPTIONS))],
         },
         {"Effect": "Allow", "Action": ["states:StartExecution"], "Resource": machines},
