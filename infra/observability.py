@@ -30,6 +30,7 @@ WEBHOOK_METRICS = (
     "NotificationsDuplicate",
     "SubscriptionsConfirmed",
     "SubscriptionsUnsubscribed",
+    "DeliveriesRefused",
     "DeliveriesFailed",
 )
 RECONCILER_METRICS = (

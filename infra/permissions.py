@@ -51,6 +51,8 @@ ACCESS: dict[FunctionName, FunctionAccess] = {
             TableGrant(SUBSCRIPTIONS, ("dynamodb:GetItem", "dynamodb:UpdateItem")),
         ),
         state_machine_actions=("states:StartExecution",),
+        # A start answered ExecutionAlreadyExists (an earlier attempt got through) is described.
+        execution_actions=("states:DescribeExecution",),
     ),
     # Finds the record of a status-change event by execution id and moves it forward; maps the
     # event's state machine to its workflow through the (small) registry.

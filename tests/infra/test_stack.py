@@ -244,6 +244,11 @@ def test_webhook_role_holds_exactly_its_statements(default_app: Synthesized) -> 
             "Resource": [_arn(app, app.stack.data.table(SUBSCRIPTIONS))],
         },
         {"Effect": "Allow", "Action": ["states:StartExecution"], "Resource": machines},
+        {
+            "Effect": "Allow",
+            "Action": ["states:DescribeExecution"],
+            "Resource": sorted(_executions_of(w.id) for w in REPOSITORY_WORKFLOWS),
+        },
     ]
     assert _canonical(role_statements(app.template, role)) == _canonical(expected)
 
@@ -272,7 +277,14 @@ def test_authorizer_role_reads_keys_and_workflows_and_records_key_use(
     )
 
 
-def test_only_the_reconciler_may_describe_executions_and_only_its_stacks(
+def _executions_of(workflow_id: str) -> str:
+    return (
+        "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
+        f"execution:snsflow-{workflow_id}:*"
+    )
+
+
+def test_only_webhook_and_reconciler_may_describe_executions_and_only_this_stacks(
     default_app: Synthesized,
 ) -> None:
     app = default_app
@@ -281,15 +293,12 @@ def test_only_the_reconciler_may_describe_executions_and_only_its_stacks(
             app.template, role_of_function(app.template, _function_id(app, name))
         )
         describe = [s for s in statements if "states:DescribeExecution" in s["Action"]]
-        if name != "reconciler":
+        if name not in ("webhook", "reconciler"):
             assert describe == []
             continue
         (statement,) = describe
         assert statement["Action"] == ["states:DescribeExecution"]
-        assert statement["Resource"] == sorted(
-            f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:snsflow-{w.id}:*"
-            for w in REPOSITORY_WORKFLOWS
-        )
+        assert statement["Resource"] == sorted(_executions_of(w.id) for w in REPOSITORY_WORKFLOWS)
 
 
 def test_no_function_role_grants_anything_on_every_resource_but_xray(
