@@ -41,8 +41,8 @@ class ExecutionEvents(Construct):
             targets=[
                 targets.LambdaFunction(
                     status_function,
-                    # Lambda retries failed asynchronous invocations itself; an event older than
-                    # this is left to the reconciler.
+                    # EventBridge retries a delivery Lambda refuses (throttling); Lambda retries a
+                    # failed run twice. What still fails is left to the reconciler.
                     max_event_age=Duration.hours(2),
                     retry_attempts=4,
                 )
