@@ -181,9 +181,7 @@ class RestApi(Construct):
             self._add_route(route.http_method, route.resource, functions[route.scope])
         self._add_page(query_function)
         for response_type, gateway_error in GATEWAY_ERRORS.items():
-            self._add_gateway_response(
-                response_type, gateway_error.status, gateway_error.template()
-            )
+            self._add_gateway_response(response_type, gateway_error)
 
     def _resource(self, path: str) -> apigw.IResource:
         return self.api.root.resource_for_path(path) if path != "/" else self.api.root
@@ -216,13 +214,13 @@ class RestApi(Construct):
         acknowledge(method, "AwsSolutions-APIG4", reason)
         acknowledge(method, "AwsSolutions-COG4", reason)
 
-    def _add_gateway_response(self, response_type: str, status: int | None, template: str) -> None:
+    def _add_gateway_response(self, response_type: str, error: GatewayError) -> None:
         self.api.add_gateway_response(
             f"{response_type}Response",
             type=apigw.ResponseType.of(response_type),
-            status_code=str(status) if status is not None else None,
+            status_code=str(error.status) if error.status is not None else None,
             response_headers={"Content-Type": "'application/json'"},
-            templates={"application/json": template},
+            templates={"application/json": error.template()},
         )
 
     def url_for(self, path: str) -> str:

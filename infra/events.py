@@ -26,7 +26,7 @@ class ExecutionEvents(Construct):
         super().__init__(scope, id)
         # Step Functions sends these for STANDARD workflows only, best effort: the reconciler
         # settles whatever they miss.
-        self.status_changes = events.Rule(
+        events.Rule(
             self,
             "StatusChanges",
             description="snsflow: execution status changes of this stack's workflows",
@@ -48,7 +48,7 @@ class ExecutionEvents(Construct):
                 )
             ],
         )
-        self.schedule = events.Rule(
+        events.Rule(
             self,
             "ReconcileSchedule",
             description="snsflow: start stranded claims and settle stale runs",

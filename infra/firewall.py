@@ -89,7 +89,7 @@ class RequestSizeFirewall(Construct):
         too_large = MessageTooLargeError(
             f"The request body must be at most {max_request_bytes} bytes, with a Content-Length."
         )
-        self.web_acl = wafv2.CfnWebACL(
+        web_acl = wafv2.CfnWebACL(
             self,
             "WebAcl",
             scope="REGIONAL",
@@ -130,5 +130,5 @@ class RequestSizeFirewall(Construct):
             ],
         )
         wafv2.CfnWebACLAssociation(
-            self, "Association", resource_arn=stage_arn, web_acl_arn=self.web_acl.attr_arn
+            self, "Association", resource_arn=stage_arn, web_acl_arn=web_acl.attr_arn
         )

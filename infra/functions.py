@@ -80,12 +80,10 @@ class LambdaFunctions(Construct):
     ) -> None:
         super().__init__(scope, id)
         self.functions: dict[FunctionName, lambda_.Function] = {}
-        self.roles: dict[FunctionName, iam.Role] = {}
         for spec in FUNCTION_SPECS:
             function, role = self._function(spec, config, layers, settings_values)
             _grant(role, ACCESS[spec.name], targets)
             self.functions[spec.name] = function
-            self.roles[spec.name] = role
 
     def _function(
         self,

@@ -134,7 +134,7 @@ class Observability(Construct):
                 comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 description=f"The {name} function failed (unhandled errors or timeouts).",
             )
-        self.dashboard = self._dashboard(api, denied, server_error_rate, functions, state_machines)
+        self._dashboard(api, denied, server_error_rate, functions, state_machines)
 
     def custom_metric(self, name: str) -> cloudwatch.Metric:
         return cloudwatch.Metric(
@@ -201,7 +201,7 @@ class Observability(Construct):
         server_error_rate: cloudwatch.IMetric,
         functions: Mapping[FunctionName, lambda_.Function],
         state_machines: Mapping[str, sfn.StateMachine],
-    ) -> cloudwatch.Dashboard:
+    ) -> None:
         dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=self._config.stack_name)
         dashboard.add_widgets(
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24)
@@ -263,4 +263,3 @@ class Observability(Construct):
                 width=8,
             ),
         )
-        return dashboard

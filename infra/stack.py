@@ -44,7 +44,6 @@ class SnsflowStack(Stack):
             config.stack_name,
             description="snsflow: Amazon SNS HTTPS deliveries to AWS Step Functions workflows",
         )
-        self.config = config
         workflows = load_workflows(config.workflows_path)
         _check_output_names(workflows)
 

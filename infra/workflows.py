@@ -54,7 +54,6 @@ class Workflows(Construct):
         registry: dynamodb.Table,
     ) -> None:
         super().__init__(scope, id)
-        self.workflows = workflows
         self.state_machines: dict[str, sfn.StateMachine] = {}
         self.refs: list[StateMachineRef] = []
         registration = Construct(self, "Registration")
