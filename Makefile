@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup test lint typecheck unit demo bench synth layers clean
+.PHONY: help setup test lint typecheck demo bench synth layers clean
 
 help:
 	@echo "make demo   - run the whole system locally, end to end (no AWS account)"
@@ -34,7 +34,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy snsflow functions infra bench tests app.py
 
-test: lint typecheck
+test: lint typecheck synth
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
 demo: setup
@@ -54,4 +54,4 @@ synth: setup layers
 	  npx --yes aws-cdk@2 synth --quiet
 
 clean:
-	rm -rf $(VENV) cdk.out .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) cdk.out build .mypy_cache .ruff_cache .pytest_cache .hypothesis
