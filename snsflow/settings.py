@@ -6,7 +6,7 @@ reads ``os.environ``.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -77,3 +77,20 @@ class ReconcilerSettings(ExecutionsSettings):
     #: Bounds on the work of one run (the rest waits for the next run).
     max_starts_per_run: int = Field(default=100, ge=1, le=1000)
     max_checks_per_run: int = Field(default=200, ge=1, le=2000)
+
+
+class QuerySettings(ExecutionsSettings):
+    """The query Lambda (the read-only API and the executions page)."""
+
+    subscriptions_table_name: str = Field(min_length=1)
+    #: Signs the ``nextToken`` of execution listings (HMAC-SHA256), so that a token cannot be
+    #: forged or replayed with other filters. Every instance must share it; changing it only
+    #: makes outstanding tokens invalid (clients start again from the first page).
+    pagination_secret: SecretStr = Field(min_length=32)
+
+
+class ApiClientSettings(SnsflowSettings):
+    """The CLI's commands that call the read API, unless options name the API and key."""
+
+    api_url: str | None = None
+    api_key: SecretStr | None = None

@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
@@ -131,6 +132,18 @@ class SubscriptionStore:
             )
         item = response.get("Item")
         return SubscriptionRecord.from_item(item) if item else None
+
+    def list_for_workflow(self, workflow_id: str) -> list[SubscriptionRecord]:
+        """Every subscription record of a workflow, by topic ARN."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("workflowId").eq(workflow_id)}
+        while True:
+            with dynamodb_errors("list subscriptions"):
+                page = self._table.query(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return [SubscriptionRecord.from_item(item) for item in items]
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _set_status(
         self,

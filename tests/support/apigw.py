@@ -103,6 +103,57 @@ def sns_delivery_event(
     }
 
 
+def rest_request_event(
+    http_method: str,
+    resource: str,
+    path_parameters: dict[str, str] | None = None,
+    *,
+    query: dict[str, str | list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+    authorizer: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The REST proxy event for a request to ``resource`` (a template such as
+    ``/workflows/{workflowId}``) with ``path_parameters`` filled in, through the stage ``STAGE``
+    of the execute-api endpoint. A query value given as a list repeats the parameter."""
+    path = resource
+    for name, value in (path_parameters or {}).items():
+        path = path.replace("{" + name + "}", value)
+    host = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
+    headers = {"Host": host, "X-Forwarded-Proto": "https"} | (headers or {})
+    multi_query = {
+        name: list(value) if isinstance(value, list) else [value]
+        for name, value in (query or {}).items()
+    }
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": http_method,
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        # Like API Gateway: the single-value map holds the last value of a repeated parameter.
+        "queryStringParameters": {name: values[-1] for name, values in multi_query.items()} or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": path_parameters or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourceId": "q81k2z",
+            "resourcePath": resource,
+            "httpMethod": http_method,
+            "path": f"/{STAGE}{path}",
+            "stage": STAGE,
+            "domainName": host,
+            "accountId": ACCOUNT_ID,
+            "apiId": API_ID,
+            "requestId": str(uuid.uuid4()),
+            "protocol": "HTTP/1.1",
+            "identity": {"sourceIp": "203.0.113.10", "userAgent": "curl/8.5.0"},
+            "authorizer": authorizer,
+        },
+        "body": None,
+        "isBase64Encoded": False,
+    }
+
+
 def _epoch_ms(moment: datetime | None) -> int | None:
     return None if moment is None else int(moment.timestamp() * 1000)
 
