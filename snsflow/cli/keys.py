@@ -15,10 +15,11 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError
 
 from snsflow import aws
 from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from snsflow.cli.stack import stack_output
 from snsflow.errors import SnsflowError
 from snsflow.keys import (
     DEFAULT_ROTATION_GRACE,
@@ -110,20 +111,6 @@ def parse_duration(text: str) -> timedelta:
     if match is None:
         raise argparse.ArgumentTypeError(f"'{text}' is not a duration like 24h, 90m, 2d or 0")
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-
-
-def stack_output(stack_name: str, output_key: str) -> str:
-    """The value of one output of a deployed CloudFormation stack."""
-    try:
-        stacks = aws.cloudformation_client().describe_stacks(StackName=stack_name)["Stacks"]
-    except ClientError as error:
-        raise SnsflowError(
-            f"cannot read stack '{stack_name}': {error.response.get('Error', {}).get('Message')}"
-        ) from error
-    for output in stacks[0].get("Outputs", []) if stacks else []:
-        if output.get("OutputKey") == output_key and "OutputValue" in output:
-            return output["OutputValue"]
-    raise SnsflowError(f"stack '{stack_name}' has no output '{output_key}'")
 
 
 def _table_name(args: argparse.Namespace) -> str:

@@ -1,0 +1,279 @@
+"""What the commands that reach a stack share: CloudFormation outputs, the local stack's info
+file, the read API over HTTP, and plain-text tables.
+
+The read API is found by ``--api-url``, else the ``apiUrl`` of ``--info-file`` (written by
+``snsflow local serve``), else the ``ApiUrl`` output of ``--stack``, else ``SNSFLOW_API_URL``;
+its key by ``--api-key``, else the info file's read key, else ``SNSFLOW_API_KEY``. The key
+travels in the ``x-api-key`` header, never in the URL, and redirects are not followed (they
+would carry the header elsewhere).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from snsflow import __version__, aws
+from snsflow.cli.main import EXIT_FAILED, EXIT_USAGE
+from snsflow.errors import SnsflowError
+from snsflow.query import ExecutionDetail, ExecutionPage, WorkflowList, WorkflowView
+from snsflow.settings import ApiClientSettings
+
+#: The stack output holding the API's base URL (infra/stack.py exports it under this key).
+API_URL_OUTPUT = "ApiUrl"
+#: Seconds to wait for the API (API Gateway itself gives up after 29).
+HTTP_TIMEOUT_SECONDS = 30.0
+#: Answers larger than this are refused (an execution in full is at most about 1 MB).
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
+
+
+class UsageError(Exception):
+    """The command line does not say enough (exit code 2)."""
+
+
+class ApiRequestError(SnsflowError):
+    """The API answered with an error, or could not be reached."""
+
+    def __init__(self, message: str, *, status: int = 0, code: str = "unreachable") -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_code = code
+
+
+def stack_output(stack_name: str, output_key: str) -> str:
+    """The value of one output of a deployed CloudFormation stack."""
+    try:
+        stacks = aws.cloudformation_client().describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as error:
+        raise SnsflowError(
+            f"cannot read stack '{stack_name}': {error.response.get('Error', {}).get('Message')}"
+        ) from error
+    for output in stacks[0].get("Outputs", []) if stacks else []:
+        if output.get("OutputKey") == output_key and "OutputValue" in output:
+            return output["OutputValue"]
+    raise SnsflowError(f"stack '{stack_name}' has no output '{output_key}'")
+
+
+class LocalStackInfo(BaseModel):
+    """The part of the info file of ``snsflow local serve`` the CLI reads."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    api_url: str = Field(alias="apiUrl", min_length=1)
+    #: Key name -> value, for every key the local stack created.
+    keys: dict[str, str] = Field(default_factory=dict)
+    #: Which of ``keys`` is the read key.
+    read_key_name: str | None = Field(default=None, alias="readKeyName")
+
+    @property
+    def read_key(self) -> str | None:
+        return self.keys.get(self.read_key_name) if self.read_key_name else None
+
+
+def read_info_file(path: Path) -> LocalStackInfo:
+    try:
+        return LocalStackInfo.model_validate_json(path.read_bytes())
+    except OSError as error:
+        raise UsageError(f"cannot read the info file {path}: {error.strerror}") from None
+    except ValidationError as error:
+        problem = error.errors()[0]["msg"]
+        raise UsageError(f"{path} is not a local stack info file: {problem}") from None
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
+        return None  # the 3xx surfaces as an HTTPError
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+class ReadApi:
+    """The read routes of the HTTP API, over urllib."""
+
+    def __init__(
+        self, api_url: str, api_key: str, *, timeout: float = HTTP_TIMEOUT_SECONDS
+    ) -> None:
+        parts = urllib.parse.urlsplit(api_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise UsageError(f"'{api_url}' is not an http(s) URL")
+        self.api_url = api_url.rstrip("/")
+        self._key = api_key
+        self._timeout = timeout
+        handlers: list[urllib.request.BaseHandler] = [_NoRedirects()]
+        if _is_loopback(parts.hostname):  # the local stack: never through a proxy
+            handlers.append(urllib.request.ProxyHandler({}))
+        self._opener = urllib.request.build_opener(*handlers)
+
+    def get(self, path: str, params: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+        url = self.api_url + path + (f"?{urllib.parse.urlencode(params)}" if params else "")
+        request = urllib.request.Request(  # noqa: S310 - the scheme is checked in __init__
+            url,
+            headers={
+                "x-api-key": self._key,
+                "Accept": "application/json",
+                "User-Agent": f"snsflow-cli/{__version__}",
+            },
+        )
+        try:
+            with self._opener.open(request, timeout=self._timeout) as response:
+                return _json_object(response.read(MAX_ANSWER_BYTES + 1))
+        except urllib.error.HTTPError as error:
+            raise _api_error(error) from None
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise ApiRequestError(f"cannot reach the API at {self.api_url}: {reason}") from None
+
+    def workflows(self) -> WorkflowList:
+        return WorkflowList.model_validate(self.get("/workflows"))
+
+    def workflow(self, workflow_id: str) -> WorkflowView:
+        return WorkflowView.model_validate(self.get(f"/workflows/{_segment(workflow_id)}"))
+
+    def executions(
+        self,
+        workflow_id: str,
+        *,
+        statuses: Iterable[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        next_token: str | None = None,
+    ) -> ExecutionPage:
+        params: list[tuple[str, str]] = [("status", status) for status in statuses]
+        for name, moment in (("since", since), ("until", until)):
+            if moment is not None:
+                params.append((name, moment.astimezone(UTC).isoformat()))
+        if limit is not None:
+            params.append(("limit", str(limit)))
+        if next_token:
+            params.append(("nextToken", next_token))
+        path = f"/workflows/{_segment(workflow_id)}/executions"
+        return ExecutionPage.model_validate(self.get(path, params))
+
+    def execution(self, execution_id: str) -> ExecutionDetail:
+        return ExecutionDetail.model_validate(self.get(f"/executions/{_segment(execution_id)}"))
+
+
+def _segment(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    if len(raw) > MAX_ANSWER_BYTES:
+        raise ApiRequestError("the API's answer is too large")
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ApiRequestError("the API's answer is not JSON") from None
+    if not isinstance(body, dict):
+        raise ApiRequestError("the API's answer is not a JSON object")
+    return body
+
+
+def _api_error(error: urllib.error.HTTPError) -> ApiRequestError:
+    try:
+        detail = json.loads(error.read(64 * 1024)).get("error", {})
+        code, message = str(detail["code"]), str(detail["message"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        code, message = f"http_{error.code}", str(error.reason)
+    return ApiRequestError(f"{message} ({code}, HTTP {error.code})", status=error.code, code=code)
+
+
+def add_api_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--api-url``, ``--api-key``, ``--info-file``, ``--stack``, ``--region``."""
+    parser.add_argument("--api-url", metavar="URL", help="the API's base URL")
+    parser.add_argument("--api-key", metavar="VALUE", help="a read key (default: SNSFLOW_API_KEY)")
+    parser.add_argument(
+        "--info-file",
+        type=Path,
+        metavar="FILE",
+        help="the info file of 'snsflow local serve' (its API URL and keys)",
+    )
+    parser.add_argument(
+        "--stack",
+        metavar="NAME",
+        help=f"a deployed stack; its output {API_URL_OUTPUT} is the API's URL",
+    )
+    parser.add_argument("--region", help="AWS region of --stack (default: from the environment)")
+
+
+def read_api(args: argparse.Namespace) -> tuple[ReadApi, LocalStackInfo | None]:
+    """The API named on the command line, the info file, the stack or the environment."""
+    info = read_info_file(args.info_file) if args.info_file else None
+    settings = ApiClientSettings()
+    api_url = args.api_url or (info.api_url if info else None)
+    if not api_url and args.stack:
+        aws.configure(region_name=args.region)
+        try:
+            api_url = stack_output(args.stack, API_URL_OUTPUT)
+        except BotoCoreError as error:  # no region, no credentials
+            raise SnsflowError(f"cannot read stack '{args.stack}': {error}") from None
+    api_url = api_url or settings.api_url
+    if not api_url:
+        raise UsageError(
+            "no API: pass --api-url URL, --info-file FILE or --stack NAME, or set SNSFLOW_API_URL"
+        )
+    api_key = (
+        args.api_key
+        or (info.read_key if info else None)
+        or (settings.api_key.get_secret_value() if settings.api_key else None)
+    )
+    if not api_key:
+        raise UsageError(
+            "no read key: pass --api-key VALUE or --info-file FILE, or set "
+            "SNSFLOW_API_KEY (create one: snsflow keys create NAME --scope read)"
+        )
+    return ReadApi(api_url, api_key), info
+
+
+Command = Callable[[argparse.Namespace, ReadApi, LocalStackInfo | None], int]
+
+
+def run_with_api(group: str, command: Command) -> Callable[[argparse.Namespace], int]:
+    """Resolve the API, run ``command``, and turn failures into exit codes."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            api, info = read_api(args)
+            return command(args, api, info)
+        except UsageError as error:
+            print(f"snsflow {group}: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        except SnsflowError as error:
+            print(f"snsflow {group}: {error.message}", file=sys.stderr)
+            return EXIT_FAILED
+
+    return run
+
+
+def render_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """Left-aligned columns two spaces apart, trailing blanks trimmed."""
+    table = [tuple(header), *(tuple(row) for row in rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in table
+    ]
+
+
+def show_time(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"

@@ -1,0 +1,115 @@
+"""What ``snsflow executions`` and ``snsflow workflows`` print, from the API's models."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from snsflow.cli.executions import format_duration, format_executions, parse_moment
+from snsflow.cli.stack import LocalStackInfo, ReadApi, UsageError, render_table
+from snsflow.cli.workflows import sns_endpoint
+from snsflow.query import Execution
+from snsflow.store.executions import ExecutionStatus
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(0.35, "350ms"), (2.5, "2.5s"), (59.94, "59.9s"), (65, "1m05s"), (3600 + 180, "1h03m")],
+)
+def test_durations_read_at_a_glance(seconds: float, shown: str) -> None:
+    assert format_duration(NOW, NOW + timedelta(seconds=seconds), NOW) == shown
+
+
+def test_a_running_execution_counts_up_to_now_and_an_unstarted_one_has_none() -> None:
+    assert format_duration(NOW - timedelta(seconds=3), None, NOW) == "3.0s"
+    assert format_duration(None, None, NOW) == "-"
+
+
+def test_times_are_iso_8601_or_a_duration_ago() -> None:
+    assert parse_moment("2026-03-01T10:00:00+02:00") == datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+    assert parse_moment("2026-03-01T10:00:00") == datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    assert parse_moment("2026-03-01") == datetime(2026, 3, 1, tzinfo=UTC)
+    assert parse_moment("90m", NOW) == NOW - timedelta(minutes=90)
+    assert parse_moment("7d", NOW).tzinfo is not None
+    with pytest.raises(argparse.ArgumentTypeError, match="neither an ISO 8601 time"):
+        parse_moment("last tuesday")
+
+
+def _execution(subject: str | None, status: ExecutionStatus) -> Execution:
+    return Execution(
+        execution_id="order-events.m-1",
+        workflow_id="order-events",
+        message_id="m-1",
+        status=status,
+        topic_arn="arn:aws:sns:us-east-1:123456789012:orders",
+        subject=subject,
+        received_at=NOW,
+        started_at=NOW + timedelta(milliseconds=40),
+        stopped_at=None,
+        deliveries=2,
+        execution_arn=None,
+    )
+
+
+def test_the_executions_table_has_one_aligned_row_per_execution() -> None:
+    lines = format_executions(
+        [
+            _execution("a subject far too long to keep whole in a column", ExecutionStatus.RUNNING),
+            _execution(None, ExecutionStatus.RECEIVED),
+        ],
+        NOW + timedelta(seconds=5),
+    )
+
+    assert lines[0].split() == [
+        "WORKFLOW",
+        "STATUS",
+        "TRIGGER",
+        "START",
+        "END",
+        "DURATION",
+        "EXECUTION",
+        "ID",
+    ]
+    assert lines[1].index("RUNNING") == lines[2].index("RECEIVED") == lines[0].index("STATUS")
+    assert "orders: a subject far too long to keep …" in lines[1]
+    assert "2026-03-01 12:00:00Z" in lines[1]
+    assert "5.0s" in lines[1]
+
+
+def test_the_endpoint_carries_the_key_url_encoded() -> None:
+    assert sns_endpoint("https://x/webhooks/w", "snsf_a+b/c") == (
+        "https://x/webhooks/w?x-api-key=snsf_a%2Bb%2Fc"
+    )
+
+
+def test_render_table_pads_every_column_but_the_last() -> None:
+    assert render_table(("A", "BB"), [("long", "x"), ("s", "yy")]) == [
+        "A     BB",
+        "long  x",
+        "s     yy",
+    ]
+
+
+def test_the_info_file_names_its_read_key() -> None:
+    info = LocalStackInfo.model_validate(
+        {"apiUrl": "http://127.0.0.1:1", "keys": {"r": "snsf_r"}, "readKeyName": "r", "x": 1}
+    )
+
+    assert info.read_key == "snsf_r"
+    assert LocalStackInfo.model_validate({"apiUrl": "http://127.0.0.1:1"}).read_key is None
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com", "example.com", "http://"])
+def test_only_http_urls_are_accepted(url: str) -> None:
+    with pytest.raises(UsageError):
+        ReadApi(url, "snsf_x")
+
+
+def test_a_naive_time_in_another_zone_is_not_shifted() -> None:
+    moment = parse_moment("2026-03-01T10:00:00-05:00")
+
+    assert moment.utcoffset() == timezone(timedelta(hours=-5)).utcoffset(None)
