@@ -257,9 +257,7 @@ def _assert_token_refused(reply: Reply, reason: str) -> None:
     "garbage",
     ["garbage", "1..", "1.e30=.AAAA", "2.eyJxIjp7fX0.AAAA", "1.%%%.%%%", "1.\u00e9t\u00e9.x"],
 )
-def test_a_garbage_token_is_a_400(
-    query_stack: QueryStack, seeded: dict[str, Seeded], garbage: str
-) -> None:
+def test_a_garbage_token_is_a_400(query_stack: QueryStack, garbage: str) -> None:
     reply = query_stack.executions("order-events", nextToken=garbage)
 
     _assert_token_refused(reply, "not a token this API issued")
