@@ -219,7 +219,7 @@ def snsflow_implementation(messages: Sequence[Message]) -> Implementation:
 
 
 def message_validator_implementation(messages: Sequence[Message]) -> Implementation:
-    from sns_message_validator import SNSMessageValidator  # type: ignore[import-untyped]
+    from sns_message_validator import SNSMessageValidator
 
     validator = SNSMessageValidator()
     certificates = {m.fields["SigningCertURL"]: m.certificate_pem for m in messages}
