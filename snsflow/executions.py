@@ -8,6 +8,11 @@ The order is what makes "nothing lost, nothing twice" hold:
    claim, so a retried start (a redelivery, the reconciler) is idempotent for STANDARD
    workflows — Step Functions refuses a second execution of the same name;
 3. the record is moved to ``RUNNING`` conditionally, so it never overtakes a status event.
+
+EXPRESS starts are not idempotent by name: a retried start may begin a second execution. Their
+deployed definition (:mod:`snsflow.definitions`) makes that harmless — each run first takes the
+record (``RECEIVED`` → ``RUNNING``, conditionally) and a run that finds it taken does nothing —
+so step 3 is the run's own, and starting an EXPRESS claim again is always safe.
 """
 
 from __future__ import annotations
@@ -269,7 +274,8 @@ class ExecutionLauncher:
         return Acceptance(outcome=outcome, record=record)
 
     def start(self, workflow: WorkflowRecord, record: ExecutionRecord) -> ExecutionRecord:
-        """Start the execution of a claimed record and mark it ``RUNNING``."""
+        """Start the execution of a claimed record and mark it ``RUNNING`` (an EXPRESS run
+        marks its record itself, when it begins)."""
         try:
             started = self._starter.start(
                 state_machine_arn=workflow.state_machine_arn,
@@ -279,6 +285,10 @@ class ExecutionLauncher:
         except SnsflowError as exc:
             self._note_start_failure(record, exc)
             raise
+        if workflow.state_machine_type == "EXPRESS":
+            # The run takes its record itself (snsflow.definitions): that claim, not this start,
+            # is what lets only one run per message do anything, so starting again is safe.
+            return record
         change = StatusChange(
             status=ExecutionStatus.RUNNING,
             execution_arn=started.execution_arn,

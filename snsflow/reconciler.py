@@ -5,8 +5,14 @@ Two passes per workflow, each bounded:
 * claims still ``RECEIVED`` after a grace period had their start fail (and SNS may have given up
   retrying): start them — by the same name and stored input, so never twice;
 * records still ``RUNNING`` after a while may have missed their status event (best effort):
-  ask Step Functions (DescribeExecution) and record the outcome if the run has ended. EXPRESS
-  executions cannot be described, so this pass covers STANDARD workflows.
+  ask Step Functions (DescribeExecution) and record the outcome if the run has ended.
+
+EXPRESS executions cannot be described and send no events: their runs record their own
+outcome (:mod:`snsflow.definitions`). A run that is still ``RUNNING`` past the EXPRESS time
+limit has ended without doing so — an error no Catch handles (``States.Runtime``,
+``States.DataLimitExceeded``), the time limit itself, or a failed outcome write — and is
+recorded ``FAILED`` with the error :data:`OUTCOME_NOT_RECORDED`. Starting a stranded EXPRESS
+claim again is safe: a second run finds the record taken and does nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from snsflow.definitions import EXPRESS_MAX_DURATION
 from snsflow.errors import DependencyUnavailableError
 from snsflow.executions import Clock, ExecutionLauncher
 from snsflow.status import build_status_change
@@ -25,6 +32,17 @@ from snsflow.store.executions import ExecutionRecord, ExecutionStatus, StatusCha
 from snsflow.store.workflows import WorkflowRecord
 
 logger = logging.getLogger(__name__)
+
+#: The error of an EXPRESS run that ended without recording its outcome.
+OUTCOME_NOT_RECORDED = "snsflow.OutcomeNotRecorded"
+_OUTCOME_NOT_RECORDED_CAUSE = (
+    "The EXPRESS execution ended without recording its outcome: an error no Catch can handle "
+    "(States.Runtime, States.DataLimitExceeded - for example an output too large to record), "
+    "its time limit, or a failed write to the executions table. See the state machine's logs."
+)
+#: How long after its start an EXPRESS run must have recorded its outcome (the EXPRESS time
+#: limit, and a margin for the outcome write's retries).
+EXPRESS_OUTCOME_DEADLINE = EXPRESS_MAX_DURATION + timedelta(minutes=1)
 
 
 class WorkflowList(Protocol):
@@ -67,6 +85,8 @@ class ReconcileReport(BaseModel):
     checked: int = 0
     finished: int = 0
     check_failures: int = 0
+    #: EXPRESS runs found ended without an outcome (now recorded ``FAILED``).
+    unrecorded: int = 0
 
 
 def _share(total: int, parts: int) -> int:
@@ -102,6 +122,8 @@ class Reconciler:
             self._start_stranded(workflow, now, start_limit, report)
             if workflow.state_machine_type == "STANDARD":
                 self._check_running(workflow, now, check_limit, report)
+            else:
+                self._settle_unrecorded(workflow, now, check_limit, report)
         return report
 
     def _start_stranded(
@@ -166,3 +188,33 @@ class Reconciler:
             input_bytes=len(record.input.encode("utf-8")),
         )
         return self._records.change_status(record.workflow_id, record.message_id, change)
+
+    def _settle_unrecorded(
+        self, workflow: WorkflowRecord, now: datetime, limit: int, report: ReconcileReport
+    ) -> None:
+        deadline = now - EXPRESS_OUTCOME_DEADLINE
+        running = self._records.oldest_with_status(
+            workflow.workflow_id,
+            ExecutionStatus.RUNNING,
+            received_before=min(deadline, now - self._limits.running_check_after),
+            limit=limit,
+        )
+        for record in running:
+            # A claim started late (by this reconciler) runs later than it was received.
+            if record.execution_arn is None or (record.started_at or now) > deadline:
+                continue
+            change = StatusChange(
+                status=ExecutionStatus.FAILED,
+                execution_arn=record.execution_arn,
+                error=OUTCOME_NOT_RECORDED,
+                cause=_OUTCOME_NOT_RECORDED_CAUSE,
+            )
+            try:
+                if self._records.change_status(record.workflow_id, record.message_id, change):
+                    report.unrecorded += 1
+            except DependencyUnavailableError as error:
+                report.check_failures += 1
+                logger.warning(
+                    "could not settle an EXPRESS run without an outcome",
+                    extra={"executionId": record.execution_id, "reason": error.message},
+                )

@@ -401,3 +401,101 @@ class ExecutionStore:
 
 def _key(workflow_id: str, message_id: str) -> dict[str, str]:
     return {"workflowId": workflow_id, "messageId": message_id}
+
+
+# Writes made by a running EXPRESS state machine itself (Step Functions sends no status events
+# for EXPRESS executions): UpdateItem parameters for the DynamoDB service integration, in
+# DynamoDB's typed JSON. ``snsflow.definitions`` decides when they run; the item layout and the
+# conditions stay here, beside every other write of the table.
+
+
+class RunReferences(BaseModel):
+    """Where a running state finds the values its write needs: JSONPath expressions or intrinsic
+    functions, evaluated by Step Functions (``$$.Execution.Id``, ``$.Error``...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_id: str
+    execution_arn: str
+    #: The time of the write.
+    now: str
+    #: Identifies one attempt at the run: the same across retries of the claiming state, and
+    #: different for any other execution or re-run of the same one.
+    run_id: str
+
+
+def _evaluated(expression: str) -> dict[str, str]:
+    return {"S.$": expression}
+
+
+def _literal(text: str) -> dict[str, str]:
+    return {"S": text}
+
+
+def _run_update_request(
+    table_name: str, workflow_id: str, run: RunReferences, update: _Update, condition: str
+) -> dict[str, Any]:
+    return {
+        "TableName": table_name,
+        "Key": {"workflowId": _literal(workflow_id), "messageId": _evaluated(run.message_id)},
+        "UpdateExpression": update.expression(),
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": update.names,
+        "ExpressionAttributeValues": update.values,
+    }
+
+
+def run_claim_request(table_name: str, workflow_id: str, run: RunReferences) -> dict[str, Any]:
+    """The run takes its record: ``RECEIVED`` → ``RUNNING`` with its execution ARN, start time
+    and run id. Refused (``ConditionalCheckFailedException``) when any other run has taken
+    it or the record is gone; a retry of the same claim succeeds again."""
+    update = _Update()
+    running = ExecutionStatus.RUNNING
+    update.set("status", _literal(running.value))
+    update.set("workflowStatus", _literal(_workflow_status(workflow_id, running)))
+    update.set("executionArn", _evaluated(run.execution_arn))
+    update.set("startedAt", _evaluated(run.now))
+    update.set("runId", _evaluated(run.run_id))
+    update.remove("lastStartError")
+    received = update.value("fromRECEIVED", _literal(ExecutionStatus.RECEIVED.value))
+    own_run = update.value("runId", _evaluated(run.run_id))  # the placeholder set above
+    condition = f"{update.name('status')} = {received} OR {update.name('runId')} = {own_run}"
+    return _run_update_request(table_name, workflow_id, run, update, condition)
+
+
+def run_outcome_request(
+    table_name: str,
+    workflow_id: str,
+    run: RunReferences,
+    status: ExecutionStatus,
+    *,
+    output: str | None = None,
+    error: str | None = None,
+    cause: str | None = None,
+    output_truncated: bool = False,
+    cause_truncated: bool = False,
+) -> dict[str, Any]:
+    """The run records how it ended, only on its own record while that is ``RUNNING``: never
+    backwards, never over an outcome recorded otherwise. ``output`` (JSON text), ``error`` and
+    ``cause`` are expressions giving strings; a ``*_truncated`` flag records a text left out."""
+    if not status.is_terminal:
+        raise ValueError(f"{status} is not an outcome")
+    update = _Update()
+    # The large values first: moto (the local stack's DynamoDB) applies the actions one by one
+    # and keeps those applied before one that makes the item too large; DynamoDB applies none.
+    for attribute, expression in (("output", output), ("cause", cause), ("error", error)):
+        if expression is not None:
+            update.set(attribute, _evaluated(expression))
+    update.set("status", _literal(status.value))
+    update.set("workflowStatus", _literal(_workflow_status(workflow_id, status)))
+    update.set("stoppedAt", _evaluated(run.now))
+    for attribute, flag in (
+        ("outputTruncated", output_truncated),
+        ("causeTruncated", cause_truncated),
+    ):
+        if flag:
+            update.set(attribute, {"BOOL": True})
+    running = update.value("fromRUNNING", _literal(ExecutionStatus.RUNNING.value))
+    own_run = update.value("executionArn", _evaluated(run.execution_arn))
+    condition = f"{update.name('status')} = {running} AND {update.name('executionArn')} = {own_run}"
+    return _run_update_request(table_name, workflow_id, run, update, condition)

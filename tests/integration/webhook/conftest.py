@@ -24,6 +24,7 @@ from functions.reconciler import handler as reconciler_handler
 from functions.status import handler as status_handler
 from functions.webhook import handler as webhook_handler
 from snsflow import aws
+from snsflow.definitions import deployed_definition
 from snsflow.sns.verifier import utc_now
 from snsflow.store.executions import ExecutionRecord, ExecutionStore
 from snsflow.store.subscriptions import SubscriptionStore
@@ -106,6 +107,18 @@ class Stack:
         assert record is not None, f"no record for {workflow_id}/{message_id}"
         return record
 
+    def outcome(self, workflow_id: str, message_id: str) -> ExecutionRecord:
+        """The record once the run that took it has ended (EXPRESS runs record themselves).
+
+        Waits for the run, not only for the status: moto applies the parts of an UpdateItem one
+        after the other, so a record read during a write may show only some of them."""
+        deadline = time.monotonic() + EXECUTION_DEADLINE_SECONDS
+        while (arn := self.record(workflow_id, message_id).execution_arn) is None:
+            assert time.monotonic() < deadline, f"no run took {workflow_id}/{message_id}"
+            time.sleep(0.02)
+        self.finished_execution(arn)
+        return self.record(workflow_id, message_id)
+
     def executions_of(self, workflow_id: str) -> list[dict[str, Any]]:
         arn = self.workflows[workflow_id].state_machine_arn
         listing = aws.stepfunctions_client().list_executions(stateMachineArn=arn)
@@ -171,8 +184,17 @@ def later(minutes: float) -> datetime:
 
 
 @pytest.fixture
+def workflows_dir() -> Path:
+    """The workflows the stack deploys (a test module may override this fixture)."""
+    return WORKFLOWS_DIR
+
+
+@pytest.fixture
 def stack(
-    request: pytest.FixtureRequest, aws_environment: None, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    aws_environment: None,
+    monkeypatch: pytest.MonkeyPatch,
+    workflows_dir: Path,
 ) -> Iterator[Stack]:
     # Started before the tables fixture builds its own mock, so that the state machines run.
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
@@ -181,10 +203,11 @@ def stack(
         registry = WorkflowRegistry(dynamodb.Table(tables["Workflows"]))
         step_functions = aws.stepfunctions_client()
         workflows: dict[str, WorkflowRecord] = {}
-        for workflow in load_workflows(WORKFLOWS_DIR):
+        for workflow in load_workflows(workflows_dir):
+            definition = deployed_definition(workflow, executions_table_name=tables["Executions"])
             machine = step_functions.create_state_machine(
                 name=f"snsflow-{workflow.id}",
-                definition=workflow.definition_json,
+                definition=json.dumps(definition),
                 roleArn="arn:aws:iam::123456789012:role/snsflow-workflows",
                 type=workflow.state_machine.type,
             )
