@@ -45,7 +45,7 @@ from snsflow.errors import (
     SnsflowError,
     UnauthorizedError,
 )
-from snsflow.local.sns.loopback import LoopbackHttpServer, LoopbackHttpService, QuietRequestHandler
+from snsflow.local.loopback import LoopbackHttpServer, LoopbackHttpService, QuietRequestHandler
 
 LOGGER = logging.getLogger("snsflow.local.gateway")
 

@@ -7,9 +7,9 @@ import logging
 from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+from snsflow.local.loopback import LoopbackHttpServer, LoopbackHttpService, QuietRequestHandler
 from snsflow.local.sns.backend import EndpointUrls, SnsBackend
 from snsflow.local.sns.delivery import DeliveryAttempt, DeliveryWorkers
-from snsflow.local.sns.loopback import LoopbackHttpServer, LoopbackHttpService, QuietRequestHandler
 from snsflow.local.sns.query_api import QueryRequest, handle_query
 from snsflow.local.sns.signing import SigningIdentity
 

@@ -1,0 +1,318 @@
+"""The local stack's stand-in for EventBridge: status change events and a schedule.
+
+In AWS two EventBridge rules drive the status and reconciler functions: Step Functions sends an
+"Execution Status Change" event for each STANDARD execution that starts or ends, and a schedule
+runs the reconciler. Step Functions in moto sends no events, so :class:`StatusEventPump` watches
+the workflows' executions (ListExecutions, then DescribeExecution for each change) and invokes
+the target with the event AWS would have delivered; :class:`Schedule` invokes a target every few
+seconds with a "Scheduled Event".
+
+Like the EventBridge target, a failing invocation is tried again (on the next poll) a few times
+and then dropped; the reconciler settles what is lost, as in AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_stepfunctions.type_defs import DescribeExecutionOutputTypeDef
+
+LOGGER = logging.getLogger("snsflow.local.events")
+
+STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
+#: The statuses the deployed rule forwards (``infra/events.py``): every one a record can take.
+FORWARDED_STATUSES = frozenset({"RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+TERMINAL_STATUSES = FORWARDED_STATUSES - {"RUNNING"}
+#: EventBridge's event size limit: Step Functions leaves the output, then the input, out of an
+#: event that would exceed it (``outputDetails`` / ``inputDetails`` say so).
+MAX_EVENT_BYTES = 256 * 1024
+#: Invocations of one event before it is dropped (the deployed target: 1 + 4 retries).
+MAX_ATTEMPTS = 5
+
+#: A Lambda function as the stack invokes it: ``event -> result``.
+EventTarget = Callable[[dict[str, Any]], object]
+
+
+def _epoch_ms(moment: datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
+def _event_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _redrive_fields(status: str, description: Mapping[str, Any]) -> dict[str, Any]:
+    """``redrive*`` as DescribeExecution gives them, or as Step Functions sets them."""
+    if status == "RUNNING" or status == "SUCCEEDED":
+        default_status = "NOT_REDRIVABLE"
+        default_reason: str | None = f"Execution is {status} and cannot be redriven"
+    else:
+        default_status, default_reason = "REDRIVABLE", None
+    redrive_date = description.get("redriveDate")
+    return {
+        "redriveCount": description.get("redriveCount", 0),
+        "redriveDate": _epoch_ms(redrive_date) if isinstance(redrive_date, datetime) else None,
+        "redriveStatus": (
+            description.get("redriveStatus", default_status)
+            if status == description["status"]
+            else default_status
+        ),
+        "redriveStatusReason": (
+            description.get("redriveStatusReason", default_reason)
+            if status == description["status"]
+            else default_reason
+        ),
+    }
+
+
+def status_change_event(
+    description: DescribeExecutionOutputTypeDef | Mapping[str, Any],
+    status: str,
+    *,
+    region: str,
+    account_id: str,
+) -> dict[str, Any]:
+    """The EventBridge event Step Functions sends when the described execution reached
+    ``status``. ``status`` may be RUNNING for an execution that has ended since (the event of
+    its start): then it carries no stop date, output, error or cause."""
+    ended = status in TERMINAL_STATUSES
+    succeeded = status == "SUCCEEDED"
+    started: datetime = description["startDate"]
+    stopped: datetime | None = description.get("stopDate") if ended else None
+    execution_input = description.get("input")
+    output = description.get("output") if succeeded else None
+    detail: dict[str, Any] = {
+        "executionArn": description["executionArn"],
+        "stateMachineArn": description["stateMachineArn"],
+        "name": description["name"],
+        "status": status,
+        "startDate": _epoch_ms(started),
+        "stopDate": _epoch_ms(stopped),
+        "input": execution_input,
+        "inputDetails": {"included": execution_input is not None},
+        "output": output,
+        "outputDetails": {"included": output is not None} if succeeded else None,
+        "error": description.get("error") if ended else None,
+        "cause": description.get("cause") if ended else None,
+        **_redrive_fields(status, description),
+    }
+    event = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": STATUS_CHANGE_DETAIL_TYPE,
+        "source": "aws.states",
+        "account": account_id,
+        "time": _event_time(stopped or started),
+        "region": region,
+        "resources": [description["executionArn"]],
+        "detail": detail,
+    }
+    for field in ("output", "input"):
+        if len(json.dumps(event).encode("utf-8")) <= MAX_EVENT_BYTES:
+            break
+        if detail[field] is not None:
+            detail[field] = None
+            detail[f"{field}Details"] = {"included": False}
+    return event
+
+
+def scheduled_event(rule_arn: str, *, region: str, account_id: str) -> dict[str, Any]:
+    """The event an EventBridge schedule rule sends its target."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account_id,
+        "time": _event_time(datetime.now(UTC)),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
+    }
+
+
+class _Ticker:
+    """A daemon thread calling ``tick`` every ``interval`` seconds until stopped."""
+
+    def __init__(self, name: str, interval: float, tick: Callable[[], object]) -> None:
+        if interval <= 0:
+            raise ValueError("the interval must be positive")
+        self._name = name
+        self._interval = interval
+        self._tick = tick
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError(f"{self._name} is already running")
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop and wait for a tick in progress to end; idempotent."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stop.set()
+        thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._tick()
+            except Exception:  # the loop must outlive any failure, as a service would
+                LOGGER.exception("%s failed", self._name)
+
+
+@dataclass
+class _Pending:
+    event: dict[str, Any]
+    attempts: int = 0
+
+
+class StatusEventPump:
+    """Feeds ``target`` the status change events of the executions of ``state_machine_arns``
+    (STANDARD state machines: Step Functions sends no such events for EXPRESS ones).
+
+    Each execution yields a RUNNING event and, once it has ended, a terminal one — also when
+    it ended between two polls (then both are sent, in that order).
+    """
+
+    def __init__(
+        self,
+        client: SFNClient,
+        state_machine_arns: Collection[str],
+        target: EventTarget,
+        *,
+        region: str,
+        account_id: str,
+        poll_interval: float = 0.2,
+    ) -> None:
+        self._client = client
+        self._state_machine_arns = tuple(state_machine_arns)
+        self._target = target
+        self._region = region
+        self._account_id = account_id
+        #: Execution ARN -> the last status whose event was delivered (or dropped).
+        self._sent: dict[str, str] = {}
+        #: Events whose delivery failed, in order, by (execution ARN, status).
+        self._pending: dict[tuple[str, str], _Pending] = {}
+        self._lock = threading.Lock()
+        self._ticker = _Ticker("local-status-events", poll_interval, self.poll)
+
+    def start(self) -> None:
+        self._ticker.start()
+
+    def stop(self) -> None:
+        self._ticker.stop()
+
+    def poll(self) -> int:
+        """One pass: send every event due since the last one; returns how many were sent."""
+        with self._lock:
+            for state_machine_arn in self._state_machine_arns:
+                for summary in self._executions(state_machine_arn):
+                    self._collect(summary["executionArn"], summary["status"])
+            return self._send_pending()
+
+    def _executions(self, state_machine_arn: str) -> list[dict[str, Any]]:
+        paginator = self._client.get_paginator("list_executions")
+        return [
+            dict(item)
+            for page in paginator.paginate(stateMachineArn=state_machine_arn)
+            for item in page["executions"]
+        ]
+
+    def _collect(self, execution_arn: str, status: str) -> None:
+        if status not in FORWARDED_STATUSES or self._sent.get(execution_arn) == status:
+            return
+        if any(key[0] == execution_arn for key in self._pending):
+            return  # still retrying an earlier event of this execution
+        description = self._settled_description(execution_arn)
+        if description is None:
+            return  # caught ending: look again on the next poll
+        statuses = [description["status"]]
+        if execution_arn not in self._sent and statuses[0] != "RUNNING":
+            statuses.insert(0, "RUNNING")  # it started and ended between two polls
+        for each in statuses:
+            if each in FORWARDED_STATUSES and each != self._sent.get(execution_arn):
+                event = status_change_event(
+                    description, each, region=self._region, account_id=self._account_id
+                )
+                self._pending[(execution_arn, each)] = _Pending(event)
+
+    def _settled_description(self, execution_arn: str) -> dict[str, Any] | None:
+        """DescribeExecution, once the answer is complete.
+
+        moto ends an execution by setting its status before its output, error and cause, and
+        a describe may come in between. Two equal answers in a row mean the ending is done.
+        """
+        description = dict(self._client.describe_execution(executionArn=execution_arn))
+        if description["status"] not in TERMINAL_STATUSES:
+            return description
+        again = dict(self._client.describe_execution(executionArn=execution_arn))
+        description.pop("ResponseMetadata", None)
+        again.pop("ResponseMetadata", None)
+        return description if again == description else None
+
+    def _send_pending(self) -> int:
+        sent = 0
+        held_back: set[str] = set()  # an earlier event of these executions is still unsent
+        for key, pending in list(self._pending.items()):  # in the order they were collected
+            execution_arn, status = key
+            if execution_arn in held_back:
+                continue
+            pending.attempts += 1
+            try:
+                self._target(pending.event)
+            except Exception:
+                if pending.attempts < MAX_ATTEMPTS:
+                    LOGGER.warning("status event for %s failed; retrying", execution_arn)
+                    held_back.add(execution_arn)
+                    continue
+                LOGGER.exception("status event for %s dropped after retries", execution_arn)
+            del self._pending[key]
+            self._sent[execution_arn] = status
+            sent += 1
+        return sent
+
+
+class Schedule:
+    """Invokes ``target`` with a "Scheduled Event" every ``interval_seconds``, as a rule with a
+    ``rate()`` schedule does (the first run one interval after start)."""
+
+    def __init__(
+        self,
+        rule_name: str,
+        interval_seconds: float,
+        target: EventTarget,
+        *,
+        region: str,
+        account_id: str,
+    ) -> None:
+        self.rule_arn = f"arn:aws:events:{region}:{account_id}:rule/{rule_name}"
+        self._target = target
+        self._region = region
+        self._account_id = account_id
+        self._ticker = _Ticker(f"local-schedule-{rule_name}", interval_seconds, self.run_once)
+
+    def start(self) -> None:
+        self._ticker.start()
+
+    def stop(self) -> None:
+        self._ticker.stop()
+
+    def run_once(self) -> None:
+        self._target(
+            scheduled_event(self.rule_arn, region=self._region, account_id=self._account_id)
+        )
