@@ -19,9 +19,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 def _command_modules() -> list[ModuleType]:
     # Imported here, not at module level, so `snsflow --help` stays fast.
-    from snsflow.cli import keys, verify
+    from snsflow.cli import demo, keys, local, verify
 
-    return [verify, keys]
+    return [verify, keys, local, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:
