@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import ConditionBase, Key
 
+from snsflow.store.dynamodb import dynamodb_errors, format_time
 from snsflow.store.executions import (
     BY_RECEIVED_AT_INDEX,
     BY_STATUS_INDEX,
     ExecutionRecord,
     ExecutionStatus,
     _workflow_status,
-    dynamodb_errors,
-    format_time,
 )
 
 if TYPE_CHECKING:

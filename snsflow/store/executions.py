@@ -7,32 +7,22 @@ conditional on the status it moves from, so a record never goes backwards: ``REC
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Key
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
-from snsflow.errors import DependencyUnavailableError
+from snsflow.store.dynamodb import dynamodb_errors, is_conditional_check_failure, parse_time
+
+# Re-exported: code outside the store formats query bounds with it.
+from snsflow.store.dynamodb import format_time as format_time
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
-
-#: Error codes of DynamoDB that mean "try again later" (left after botocore's own retries).
-_TRANSIENT_ERROR_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "ThrottlingException",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "TransactionConflictException",
-    }
-)
 
 #: DynamoDB's item size limit (attribute names plus values).
 MAX_ITEM_BYTES = 400 * 1024
@@ -65,16 +55,6 @@ class ExecutionStatus(StrEnum):
         if self is ExecutionStatus.RUNNING:
             return (ExecutionStatus.RECEIVED,)
         return (ExecutionStatus.RECEIVED, ExecutionStatus.RUNNING)
-
-
-def format_time(moment: datetime) -> str:
-    """ISO 8601 UTC with milliseconds and a ``Z``: fixed width, so strings sort like times."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
-def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value)
 
 
 def detail_budget_bytes(input_bytes: int) -> int:
@@ -172,33 +152,6 @@ class StatusChange(BaseModel):
     error: str | None = None
     cause: str | None = None
     cause_truncated: bool = False
-
-
-def is_conditional_check_failure(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
-@contextmanager
-def dynamodb_errors(action: str) -> Iterator[None]:
-    """Turn a transient DynamoDB failure into :class:`DependencyUnavailableError` (503).
-
-    Anything else (a missing table, missing permissions, a rejected condition) propagates
-    unchanged: it is a bug or a deployment problem, not something a retry fixes.
-    """
-    try:
-        yield
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if code in _TRANSIENT_ERROR_CODES or status >= 500:
-            raise DependencyUnavailableError(
-                f"DynamoDB is unavailable: could not {action} ({code})"
-            ) from error
-        raise
-    except BotoCoreError as error:
-        raise DependencyUnavailableError(
-            f"DynamoDB is unavailable: could not {action} ({type(error).__name__})"
-        ) from error
 
 
 def _workflow_status(workflow_id: str, status: ExecutionStatus) -> str:

@@ -1,9 +1,10 @@
 """The keys table (schema :data:`snsflow.store.tables.KEYS`): the only code that talks to it.
 
 Item: ``keyHash`` (hex SHA-256 of the value), ``name``, ``scope``, ``displayPrefix``,
-``createdAt`` and, when set, ``revokedAt``, ``expiresAt``, ``lastUsedAt``. Times are ISO 8601
-UTC with a fixed width (microseconds, ``Z``), so string order is time order — the ``byName``
-index sorts by ``createdAt`` and conditions compare ``lastUsedAt`` as strings.
+``createdAt`` and, when set, ``revokedAt``, ``expiresAt``, ``lastUsedAt``. Times are stored as
+:func:`~snsflow.store.dynamodb.format_time` writes them (fixed width), so string order is time
+order — the ``byName`` index sorts by ``createdAt`` and conditions compare ``lastUsedAt`` as
+strings.
 """
 
 from __future__ import annotations
@@ -11,13 +12,22 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from snsflow.errors import DependencyUnavailableError, SnsflowError
 from snsflow.keys import LAST_USED_RESOLUTION, ApiKey, KeyScope
+from snsflow.store.dynamodb import (
+    dynamodb_errors,
+    error_code,
+    is_conditional_check_failure,
+    parse_time,
+)
+
+# Re-exported: the keys commands print times as they are stored.
+from snsflow.store.dynamodb import format_time as format_time
 from snsflow.store.tables import KEYS, WORKFLOWS
 from snsflow.store.workflows import WorkflowRecord
 
@@ -28,26 +38,13 @@ if TYPE_CHECKING:
 _BY_NAME = KEYS.indexes[0].name
 _KEY_HASH = KEYS.partition_key.name
 _WORKFLOW_ID = WORKFLOWS.partition_key.name
-_RETRYABLE_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-    }
-)
 #: BatchGetItem may hand back keys it did not read (throttling); retry them briefly.
 _BATCH_ATTEMPTS = 3
 _BATCH_BACKOFF_SECONDS = 0.05
 
 
-def format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _parse_time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
+    return parse_time(value) if isinstance(value, str) else None
 
 
 def _to_item(key: ApiKey) -> dict[str, Any]:
@@ -74,35 +71,25 @@ def _from_item(item: dict[str, Any]) -> ApiKey:
         name=item["name"],
         scope=KeyScope(item["scope"]),
         display_prefix=item["displayPrefix"],
-        created_at=datetime.fromisoformat(item["createdAt"]),
+        created_at=parse_time(item["createdAt"]),
         revoked_at=_parse_time(item.get("revokedAt")),
         expires_at=_parse_time(item.get("expiresAt")),
         last_used_at=_parse_time(item.get("lastUsedAt")),
     )
 
 
-def _is_conditional_failure(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 @contextmanager
-def _translated_errors(operation: str, tables: str) -> Iterator[None]:
-    """DynamoDB failures as snsflow errors: retryable ones (after botocore's own retries) as
-    503, the rest (a missing table, bad permissions) as 500 with the reason."""
+def _translated_errors(action: str) -> Iterator[None]:
+    """DynamoDB failures as snsflow errors: transient ones as 503 (the shared translation), the
+    rest (a missing table, bad permissions, a refused condition) as 500 with the reason, which
+    the keys commands print and the authorizer logs."""
     try:
-        yield
+        with dynamodb_errors(action):
+            yield
     except ClientError as error:
-        details = error.response.get("Error", {})
-        code = details.get("Code", "Unknown")
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        message = f"DynamoDB {operation} on {tables} failed: {code}: "
-        message += details.get("Message", "")
-        if code in _RETRYABLE_CODES or status >= 500:
-            raise DependencyUnavailableError(message) from error
-        raise SnsflowError(message) from error
-    except BotoCoreError as error:
-        raise DependencyUnavailableError(
-            f"DynamoDB {operation} on {tables} failed: {error}"
+        message = error.response.get("Error", {}).get("Message", "")
+        raise SnsflowError(
+            f"DynamoDB could not {action}: {error_code(error) or 'Unknown'}: {message}"
         ) from error
 
 
@@ -111,16 +98,16 @@ class DynamoKeyStore:
 
     def __init__(self, table: Table) -> None:
         self._table = table
-        self._where = f"table '{table.name}'"
+        self._table_name = table.name
 
     def add(self, key: ApiKey) -> None:
-        with _translated_errors("PutItem", self._where):
+        with _translated_errors(f"store the key in table '{self._table_name}'"):
             self._table.put_item(
                 Item=_to_item(key), ConditionExpression=f"attribute_not_exists({_KEY_HASH})"
             )
 
     def get(self, key_hash: str) -> ApiKey | None:
-        with _translated_errors("GetItem", self._where):
+        with _translated_errors(f"read the key from table '{self._table_name}'"):
             item = self._table.get_item(Key={_KEY_HASH: key_hash}).get("Item")
         return _from_item(item) if item else None
 
@@ -132,7 +119,7 @@ class DynamoKeyStore:
             "ExpressionAttributeNames": {"#name": "name"},
             "ExpressionAttributeValues": {":name": name},
         }
-        with _translated_errors("Query", self._where):
+        with _translated_errors(f"list the keys named {name!r} in table '{self._table_name}'"):
             while True:
                 page = self._table.query(**kwargs)
                 items.extend(page.get("Items", []))
@@ -144,7 +131,7 @@ class DynamoKeyStore:
     def all(self) -> list[ApiKey]:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {}
-        with _translated_errors("Scan", self._where):
+        with _translated_errors(f"list the keys in table '{self._table_name}'"):
             while True:
                 page = self._table.scan(**kwargs)
                 items.extend(page.get("Items", []))
@@ -192,7 +179,7 @@ class DynamoKeyStore:
         extra_condition: str,
         extra_values: dict[str, str] | None = None,
     ) -> None:
-        with _translated_errors("UpdateItem", self._where):
+        with _translated_errors(f"set {attribute} of a key in table '{self._table_name}'"):
             try:
                 self._table.update_item(
                     Key={_KEY_HASH: key_hash},
@@ -202,7 +189,7 @@ class DynamoKeyStore:
                 )
             except ClientError as error:
                 # The condition is what keeps these writes idempotent: losing it is success.
-                if not _is_conditional_failure(error):
+                if not is_conditional_check_failure(error):
                     raise
 
 
@@ -232,7 +219,7 @@ class DynamoAccessRecords:
                 break
             if attempt:
                 time.sleep(_BATCH_BACKOFF_SECONDS * 2**attempt)
-            with _translated_errors("BatchGetItem", tables):
+            with _translated_errors(f"read from {tables}"):
                 response = self._resource.batch_get_item(RequestItems=request)
             for table, items in response.get("Responses", {}).items():
                 found.setdefault(table, []).extend(items)

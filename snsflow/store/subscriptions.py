@@ -15,7 +15,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
-from snsflow.store.executions import (
+from snsflow.store.dynamodb import (
     dynamodb_errors,
     format_time,
     is_conditional_check_failure,

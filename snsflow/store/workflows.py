@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from snsflow.store.dynamodb import dynamodb_errors
 from snsflow.workflows import Workflow
 
 
@@ -70,18 +71,21 @@ class WorkflowRegistry:
         self._table = table
 
     def get(self, workflow_id: str) -> WorkflowRecord | None:
-        response = self._table.get_item(Key={"workflowId": workflow_id})
+        with dynamodb_errors("read the workflow"):
+            response = self._table.get_item(Key={"workflowId": workflow_id})
         item = response.get("Item")
         return WorkflowRecord.from_item(item) if item else None
 
     def put(self, record: WorkflowRecord) -> None:
-        self._table.put_item(Item=record.to_item())
+        with dynamodb_errors("register the workflow"):
+            self._table.put_item(Item=record.to_item())
 
     def list(self) -> list[WorkflowRecord]:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {}
         while True:
-            page = self._table.scan(**kwargs)
+            with dynamodb_errors("list the workflows"):
+                page = self._table.scan(**kwargs)
             items.extend(page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 break

@@ -115,6 +115,16 @@ def test_an_unreachable_certificate_answers_503_so_sns_retries(stack: Stack) -> 
     assert reply.body["error"]["code"] == "certificate_unavailable"
 
 
+def test_a_throttled_workflow_lookup_answers_503_so_sns_retries(stack: Stack) -> None:
+    stack.fail("dynamodb.GetItem", "ThrottlingException")
+
+    reply = stack.deliver("order-events", stack.signer.notification("hello"))
+
+    assert reply.status == 503
+    assert reply.body["error"]["code"] == "dependency_unavailable"
+    assert stack.executions_of("order-events") == []
+
+
 def test_an_unexpected_fault_answers_a_generic_500(stack: Stack) -> None:
     stack.fail("dynamodb.UpdateItem", "ResourceNotFoundException")
 
