@@ -40,8 +40,12 @@ test: lint typecheck synth
 demo: setup
 	$(BIN)/snsflow demo
 
+# Every figure lands in bench/results/<name>.json; docs/performance.md summarises them.
 bench: setup
 	$(BIN)/python bench/verify.py
+	$(BIN)/python bench/handler.py
+	$(BIN)/python bench/coldstart.py
+	$(BIN)/python bench/calls.py
 
 # The Lambda dependencies layer, built with pip for the Lambda platform (no Docker).
 layers: setup
