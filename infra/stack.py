@@ -19,7 +19,7 @@ from infra.layers import FunctionLayers
 from infra.nag import acknowledge
 from infra.observability import Observability
 from infra.workflows import Workflows
-from snsflow.store.tables import ALL_TABLES, WORKFLOWS, TableSchema
+from snsflow.store.tables import ALL_TABLES, EXECUTIONS, WORKFLOWS, TableSchema
 from snsflow.workflows import Workflow, load_workflows
 
 API_URL_OUTPUT = "ApiUrl"
@@ -54,6 +54,7 @@ class SnsflowStack(Stack):
             config=config,
             workflows=workflows,
             registry=self.data.table(WORKFLOWS),
+            executions=self.data.table(EXECUTIONS),
         )
         layers = FunctionLayers(
             self,

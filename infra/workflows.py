@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk import Duration
@@ -17,6 +18,7 @@ from infra.config import StackConfig
 from infra.functions import StateMachineRef
 from infra.log_groups import log_group
 from infra.nag import acknowledge
+from snsflow.definitions import deployed_definition
 from snsflow.store.workflows import WorkflowRecord
 from snsflow.workflows import Workflow
 
@@ -52,8 +54,10 @@ class Workflows(Construct):
         config: StackConfig,
         workflows: list[Workflow],
         registry: dynamodb.Table,
+        executions: dynamodb.Table,
     ) -> None:
         super().__init__(scope, id)
+        self._executions = executions
         self.state_machines: dict[str, sfn.StateMachine] = {}
         self.refs: list[StateMachineRef] = []
         registration = Construct(self, "Registration")
@@ -75,7 +79,12 @@ class Workflows(Construct):
             "StateMachine",
             state_machine_name=name,
             state_machine_type=sfn.StateMachineType[workflow.state_machine.type],
-            definition_body=sfn.DefinitionBody.from_string(workflow.definition_json),
+            # EXPRESS definitions are wrapped so that each run records its own outcome.
+            definition_body=sfn.DefinitionBody.from_string(
+                json.dumps(
+                    deployed_definition(workflow, executions_table_name=self._executions.table_name)
+                )
+            ),
             comment=f"snsflow workflow {workflow.id}: {workflow.name}",
             tracing_enabled=True,
             logs=sfn.LogOptions(
@@ -87,6 +96,17 @@ class Workflows(Construct):
                 include_execution_data=False,
             ),
         )
+        if workflow.state_machine.type == "EXPRESS":
+            # The run claims its record and writes its outcome; status events never come.
+            machine.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["dynamodb:UpdateItem"],
+                    resources=[self._executions.table_arn],
+                    conditions={
+                        "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [workflow.id]}
+                    },
+                )
+            )
         acknowledge(
             machine.role,
             "AwsSolutions-IAM5[Resource::*]",

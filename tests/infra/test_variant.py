@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from infra.stack import webhook_url_output
 from snsflow.workflows import load_workflows
 from tests.infra.conftest import FIXTURES, Synthesized
-from tests.infra.templates import render
+from tests.infra.templates import as_list, render, role_statements
 
 THREE_WORKFLOWS = load_workflows(FIXTURES / "workflows-three")
 
@@ -103,3 +104,36 @@ def test_express_workflow_is_logged_like_the_others(variant_app: Synthesized) ->
         assert logging["Level"] == "ALL"
         destination = json.dumps(logging["Destinations"])
         assert "CloudWatchLogsLogGroup" in destination
+
+
+def _machine(app: Synthesized, name: str) -> dict[str, Any]:
+    (machine,) = [
+        m
+        for m in app.resources("AWS::StepFunctions::StateMachine").values()
+        if m["Properties"]["StateMachineName"] == name
+    ]
+    return machine
+
+
+def test_express_runs_record_their_own_outcome_and_standard_definitions_are_unchanged(
+    variant_app: Synthesized,
+) -> None:
+    by_id = {w.id: w for w in THREE_WORKFLOWS}
+    standard = _machine(variant_app, "snsflow-variant-invoices")
+    assert json.loads(render(standard["Properties"]["DefinitionString"])) == (
+        by_id["invoices"].definition
+    )
+    express = _machine(variant_app, "snsflow-variant-metrics-fast")
+    definition = render(express["Properties"]["DefinitionString"])
+    assert "arn:aws:states:::dynamodb:updateItem" in definition
+    role_id = express["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    (statement,) = [
+        s
+        for s in role_statements(variant_app.template, role_id)
+        if any(str(a).startswith("dynamodb:") for a in as_list(s["Action"]))
+    ]
+    assert as_list(statement["Action"]) == ["dynamodb:UpdateItem"]
+    assert statement["Condition"] == {
+        "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["metrics-fast"]}
+    }
+    assert "Executions" in str(statement["Resource"])
