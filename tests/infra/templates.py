@@ -59,13 +59,14 @@ def role_statements(template: dict[str, Any], role_logical_id: str) -> list[dict
         if {"Ref": role_logical_id} not in resource["Properties"]["Roles"]:
             continue
         for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
-            statements.append(
-                {
-                    "Effect": statement["Effect"],
-                    "Action": sorted(as_list(statement["Action"])),
-                    "Resource": sorted(str(r) for r in as_list(render(statement["Resource"]))),
-                }
-            )
+            rendered = {
+                "Effect": statement["Effect"],
+                "Action": sorted(as_list(statement["Action"])),
+                "Resource": sorted(str(r) for r in as_list(render(statement["Resource"]))),
+            }
+            if "Condition" in statement:
+                rendered["Condition"] = statement["Condition"]
+            statements.append(rendered)
     return statements
 
 
