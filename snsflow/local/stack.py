@@ -47,6 +47,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from snsflow import aws
 from snsflow.authorization import ROUTES
+from snsflow.definitions import deployed_definition
 from snsflow.keys import KeyScope, create_key
 from snsflow.local.events import Schedule, StatusEventPump
 from snsflow.local.gateway import LambdaHandler, LocalApiGateway, LocalLambdaContext, Route
@@ -164,6 +165,7 @@ def function_environment(
     pagination_secret: str,
     log_level: str,
     account_id: str,
+    moto_port: int,
 ) -> dict[str, str | None]:
     """Every environment variable the local stack sets (None: removed while it runs).
 
@@ -186,6 +188,9 @@ def function_environment(
         # moto answers for this account; clients sign with throwaway credentials, never the
         # developer's own (nothing here may reach AWS).
         "MOTO_ACCOUNT_ID": account_id,
+        # Where moto's Step Functions sends the service integrations of the states it runs
+        # (the EXPRESS workflows' DynamoDB writes): moto itself, not AWS.
+        "MOTO_PORT": str(moto_port),
         "AWS_ACCESS_KEY_ID": "snsflow-local",
         "AWS_SECRET_ACCESS_KEY": "snsflow-local",  # moto accepts any
         "AWS_SESSION_TOKEN": None,
@@ -263,6 +268,7 @@ class MotoServer:
         self._host = host
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self.port = 0
         self.url = ""
 
     def start(self) -> None:
@@ -281,7 +287,8 @@ class MotoServer:
             daemon=True,
         )
         self._thread.start()
-        self.url = f"http://{self._host}:{server.server_port}"
+        self.port = server.server_port
+        self.url = f"http://{self._host}:{self.port}"
         # moto's state is process-wide: begin from nothing, with executions really run.
         self._moto_api("reset")
         self._moto_api("config", {"stepfunctions": {"execute_state_machine": True}})
@@ -378,7 +385,7 @@ class LocalStack:
         self._configure_process(moto, sns, tables, cleanup)
 
         _create_tables(tables)
-        arns = _deploy_workflows(workflows, tables["Workflows"], config.account_id)
+        arns = _deploy_workflows(workflows, tables, config.account_id)
         keys = _create_keys(workflows, tables["Keys"])
         handlers = _load_functions(cleanup)
         gateway = LocalApiGateway(
@@ -416,6 +423,7 @@ class LocalStack:
                 pagination_secret=secrets.token_urlsafe(48),
                 log_level=self.config.function_log_level,
                 account_id=self.config.account_id,
+                moto_port=moto.port,
             )
         )
         environment.apply()
@@ -575,17 +583,20 @@ def _create_tables(tables: Mapping[str, str]) -> None:
 
 
 def _deploy_workflows(
-    workflows: Iterable[Workflow], registry_table: str, account_id: str
+    workflows: Iterable[Workflow], tables: Mapping[str, str], account_id: str
 ) -> dict[str, str]:
-    """One state machine per workflow, each written to the registry; returns id -> ARN."""
+    """One state machine per workflow, with the definition the CDK stack deploys, each written
+    to the registry; returns id -> ARN."""
     client = aws.stepfunctions_client()
-    registry = WorkflowRegistry(aws.dynamodb_resource().Table(registry_table))
+    registry = WorkflowRegistry(aws.dynamodb_resource().Table(tables["Workflows"]))
     role_arn = f"arn:aws:iam::{account_id}:role/{RESOURCE_PREFIX}-states"
     arns: dict[str, str] = {}
     for workflow in workflows:
         arn = client.create_state_machine(
             name=state_machine_name(workflow.id),
-            definition=workflow.definition_json,
+            definition=json.dumps(
+                deployed_definition(workflow, executions_table_name=tables["Executions"])
+            ),
             roleArn=role_arn,
             type=workflow.state_machine.type,
         )["stateMachineArn"]

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 import boto3
 import pytest
 
-from snsflow.cli.stack import ReadApi
+from snsflow.cli.stack import ApiRequestError, ReadApi
 from snsflow.local.sns import DeliveryAttempt
 from snsflow.local.stack import LocalStack, LocalStackConfig, wait_until
-from snsflow.query import Execution
+from snsflow.query import Execution, ExecutionDetail
 from snsflow.store.subscriptions import SubscriptionStatus
 
 if TYPE_CHECKING:
@@ -80,6 +80,16 @@ class Driver:
             if (message_id is None or attempt.message_id == message_id)
             and (subscription_arn is None or attempt.subscription_arn == subscription_arn)
         ]
+
+    def finished_execution(self, execution_id: str) -> ExecutionDetail | None:
+        """The execution in full once it has ended; None while it runs or is not recorded."""
+        try:
+            detail = self.api.execution(execution_id)
+        except ApiRequestError as error:
+            if error.status == 404:
+                return None
+            raise
+        return detail if detail.status.is_terminal else None
 
     def executions_since(self, workflow_id: str, since: datetime) -> dict[str, Execution]:
         """Every execution record received since ``since``, by MessageId (all pages)."""

@@ -17,12 +17,10 @@ from aws_lambda_powertools.utilities.parser import parse
 from botocore.exceptions import ClientError
 
 from snsflow import aws
-from snsflow.cli.stack import ApiRequestError
 from snsflow.executions import execution_name
 from snsflow.local.events import StatusEventPump
 from snsflow.local.sns import Outcome
 from snsflow.local.stack import wait_until
-from snsflow.query import ExecutionDetail
 from snsflow.status import ExecutionStatusChangeEvent
 from snsflow.store.executions import ExecutionStatus
 from snsflow.store.subscriptions import SubscriptionStatus
@@ -98,7 +96,7 @@ def test_rejected_order_fails_its_run_and_the_record_keeps_error_and_cause(
     execution_id = f"{WORKFLOW}.{execution_name(message_id)}"
 
     detail = wait_until(
-        lambda: _finished(driver, execution_id),
+        lambda: driver.finished_execution(execution_id),
         timeout=DEADLINE_SECONDS,
         what="the rejected order's run to end",
     )
@@ -108,16 +106,6 @@ def test_rejected_order_fails_its_run_and_the_record_keeps_error_and_cause(
     assert detail.cause == "The order event has status 'rejected'."
     assert detail.input["message"] == {"orderId": "R-1", "status": "rejected"}
     assert detail.stopped_at is not None
-
-
-def _finished(driver: Driver, execution_id: str) -> ExecutionDetail | None:
-    try:
-        detail = driver.api.execution(execution_id)
-    except ApiRequestError as error:
-        if error.status == 404:  # not recorded yet
-            return None
-        raise
-    return detail if detail.status.is_terminal else None
 
 
 @pytest.mark.parametrize(
