@@ -6,6 +6,9 @@ reads ``os.environ``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -94,3 +97,16 @@ class ApiClientSettings(SnsflowSettings):
 
     api_url: str | None = None
     api_key: SecretStr | None = None
+
+
+#: Each function's settings model, by function name (its folder under ``functions/``): the
+#: variables the CDK stack and the local stack fill for it.
+FUNCTION_SETTINGS: Mapping[str, type[SnsflowSettings]] = MappingProxyType(
+    {
+        "authorizer": AuthorizerSettings,
+        "webhook": WebhookSettings,
+        "status": StatusSettings,
+        "reconciler": ReconcilerSettings,
+        "query": QuerySettings,
+    }
+)

@@ -42,7 +42,6 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
-from pydantic_settings import BaseSettings
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from snsflow import aws
@@ -53,13 +52,7 @@ from snsflow.local.events import Schedule, StatusEventPump
 from snsflow.local.gateway import LambdaHandler, LocalApiGateway, LocalLambdaContext, Route
 from snsflow.local.loopback import SHUTDOWN_POLL_SECONDS
 from snsflow.local.sns import LocalSns
-from snsflow.settings import (
-    AuthorizerSettings,
-    QuerySettings,
-    ReconcilerSettings,
-    StatusSettings,
-    WebhookSettings,
-)
+from snsflow.settings import FUNCTION_SETTINGS
 from snsflow.store.keys import DynamoKeyStore
 from snsflow.store.tables import ALL_TABLES
 from snsflow.store.workflows import WorkflowRecord, WorkflowRegistry
@@ -82,14 +75,6 @@ RESOURCE_PREFIX = "snsflow-local"
 _MAX_STATE_MACHINE_NAME = 80
 #: The executions page: served without the authorizer (``infra/api.py`` ``PAGE_ROUTE``).
 PAGE_ROUTE = ("GET", "/")
-#: Each function's settings model, as in the deployed stack (``infra/environment.py``).
-FUNCTION_SETTINGS: Mapping[str, type[BaseSettings]] = {
-    "authorizer": AuthorizerSettings,
-    "webhook": WebhookSettings,
-    "status": StatusSettings,
-    "reconciler": ReconcilerSettings,
-    "query": QuerySettings,
-}
 _LOOPBACK_HOSTS = "127.0.0.1,localhost,::1"
 
 _T = TypeVar("_T")
