@@ -7,10 +7,13 @@ What runs where is printed at start (and written to ``--info-file`` as JSON); se
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -52,7 +55,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address of the API and the SNS")
+    parser.add_argument(
+        "--host",
+        type=_loopback,
+        default="127.0.0.1",
+        help="loopback address of the API and the SNS (default: 127.0.0.1)",
+    )
     parser.add_argument(
         "--port", type=_port, default=0, help="port of the API (default: a free one)"
     )
@@ -69,6 +77,17 @@ def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--account-id", default="000000000000", type=_account_id, help="default: 000000000000"
     )
+
+
+def _loopback(text: str) -> str:
+    # The keys travel in URLs and nothing is authenticated but by them: never off this machine.
+    try:
+        loopback = text == "localhost" or ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a loopback address (127.0.0.1, ::1)")
+    return text
 
 
 def _port(text: str) -> int:
@@ -104,13 +123,7 @@ def _serve(args: argparse.Namespace) -> int:
         account_id=args.account_id,
         function_log_level=args.log_level,
     )
-    stopping = threading.Event()
-
-    def request_stop(_signum: int, _frame: FrameType | None) -> None:
-        stopping.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with _signals_set(threading.Event()) as stopping:
         try:
             stack = LocalStack(config).start()
         except (WorkflowFileError, LocalStackError, OSError) as error:
@@ -123,15 +136,31 @@ def _serve(args: argparse.Namespace) -> int:
             while not stopping.wait(1.0):
                 pass
             print("Stopping the local stack...", file=sys.stderr, flush=True)
+        except OSError as error:  # the info file cannot be written
+            print(f"snsflow local serve: {error}", file=sys.stderr)
+            return EXIT_FAILED
         finally:
             stack.stop()
             if args.info_file:
                 args.info_file.unlink(missing_ok=True)
+    print("Stopped.", file=sys.stderr, flush=True)
+    return EXIT_OK
+
+
+@contextmanager
+def _signals_set(event: threading.Event) -> Iterator[threading.Event]:
+    """Ctrl-C (SIGINT) and SIGTERM set ``event`` instead of interrupting, so that the stack is
+    stopped in order by the main thread; the previous handlers come back afterwards."""
+
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        event.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield event
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    print("Stopped.", file=sys.stderr, flush=True)
-    return EXIT_OK
 
 
 def banner(stack: LocalStack, info_file: Path | None) -> str:

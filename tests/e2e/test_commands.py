@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from snsflow.cli.main import main
 from snsflow.cli.stack import ReadApi
 from snsflow.local.stack import LocalStack, wait_until
 from snsflow.workflows import load_workflows
@@ -110,3 +111,24 @@ def test_demo_command_checks_every_step_and_exits_zero(tmp_path: Path) -> None:
     assert "every check passed" in result.stdout
     assert "[FAILED]" not in result.stdout
     assert "A-1004" in result.stdout
+
+
+def test_serve_refuses_a_bad_workflow_file_naming_the_file_and_field(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder = Path(__file__).resolve().parents[1] / "fixtures" / "workflows-malformed"
+
+    code = main(["local", "serve", "--workflows", str(folder)])
+
+    assert code == 1
+    error = capsys.readouterr().err
+    assert "broken-type.json" in error
+    assert "stateMachine.type" in error
+
+
+def test_serve_listens_on_loopback_only(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["local", "serve", "--host", "0.0.0.0"])
+
+    assert exit_info.value.code == 2
+    assert "not a loopback address" in capsys.readouterr().err
