@@ -129,7 +129,9 @@ class Figure:
         }
 
 
-def webhook_figures(counter: CallCounter) -> list[Figure]:
+def webhook_figures(counter: CallCounter) -> tuple[list[Figure], dict[str, str]]:
+    """The webhook's and the status function's figures, and the MessageIds of a record left
+    RUNNING and of one SUCCEEDED."""
     from functions.status import handler as status_handler
     from functions.webhook import handler as webhook_handler
     from tests.integration.webhook.conftest import FakeSnsConfirmationEndpoint
@@ -157,8 +159,18 @@ def webhook_figures(counter: CallCounter) -> list[Figure]:
         action()
         return counter.take()
 
-    first = signer.notification('{"status": "paid"}')
-    second = signer.notification('{"status": "paid"}')
+    # A typical small event: about 300 bytes of JSON.
+    order = json.dumps(
+        {
+            "orderId": "ord-000042",
+            "status": "paid",
+            "customer": {"id": "cus-04711", "country": "DE"},
+            "items": [{"sku": f"SKU-42-{i}", "quantity": i + 1} for i in range(3)],
+            "total": {"amount": "129.90", "currency": "EUR"},
+        }
+    )
+    first = signer.notification(order, subject="Order paid")
+    second = signer.notification(order, subject="Order paid")
     stranded = signer.notification('{"status": "paid"}')
     forged = signer.notification("forged").replace('"forged"', '"FORGED"')
     figures = [
@@ -255,7 +267,11 @@ def webhook_figures(counter: CallCounter) -> list[Figure]:
         )
     )
     patches.close()
-    return figures
+    ids = {
+        "record RUNNING": json.loads(second)["MessageId"],
+        "record SUCCEEDED (output {})": json.loads(first)["MessageId"],
+    }
+    return figures, ids
 
 
 def _executions() -> list[dict[str, Any]]:
@@ -339,12 +355,48 @@ def authorizer_figures(counter: CallCounter) -> list[Figure]:
     ]
 
 
+def item_bytes(item: dict[str, Any]) -> int:
+    """DynamoDB's size of an item (low-level attribute values): attribute names plus values,
+    numbers counted as about one byte per two significant digits plus one."""
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode())
+        ((kind, data),) = value.items()
+        if kind == "S":
+            size += len(data.encode())
+        elif kind == "N":
+            size += (len(data.strip("-").replace(".", "").lstrip("0")) + 1) // 2 + 1
+        else:  # BOOL, NULL
+            size += 1
+    return size
+
+
+def record_sizes(message_ids: dict[str, str]) -> dict[str, Any]:
+    """The size of execution records as stored, and the write request units a write of each
+    costs with the table's three ALL-projected indexes (docs/performance.md explains)."""
+    from snsflow import aws
+    from snsflow.store.tables import EXECUTIONS
+
+    client = aws.dynamodb_client()
+    sizes: dict[str, Any] = {"indexes": len(EXECUTIONS.indexes), "projection": "ALL"}
+    for label, message_id in message_ids.items():
+        item = client.get_item(
+            TableName=os.environ["SNSFLOW_EXECUTIONS_TABLE_NAME"],
+            Key={"workflowId": {"S": "order-events"}, "messageId": {"S": message_id}},
+        )["Item"]
+        size = item_bytes(dict(item))
+        sizes[label] = {"item_bytes": size, "units_per_copy": -(-size // 1024)}
+    return sizes
+
+
 def main() -> int:
     use_project_imports()
     with moto_stack() as stack:
         counter: CallCounter = stack["counter"]
-        figures = webhook_figures(counter) + authorizer_figures(counter)
-        figures += reconciler_figures(counter)
+        figures, message_ids = webhook_figures(counter)
+        figures += authorizer_figures(counter) + reconciler_figures(counter)
+        sizes = record_sizes(message_ids)
+    print(f"execution records: {sizes}")
     print(f"\n{'what':<58} {'calls':>5} {'floor':>5}  operations")
     for figure in figures:
         print(
@@ -368,6 +420,7 @@ def main() -> int:
             "machine": machine(),
             "method": "botocore before-call hooks on the handlers' own clients; real handlers",
             "results": {figure.name: figure.to_json() for figure in figures},
+            "execution_records": sizes,
             "steady_state": steady,
         },
     )

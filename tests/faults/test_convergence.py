@@ -129,13 +129,10 @@ def test_after_sns_retries_and_one_reconciler_pass_every_message_has_one_true_ex
         assert record.status.is_terminal, outcome
         assert 1 <= record.deliveries <= len(sns.attempts[message_id]), outcome
     assert any(attempt.status >= 500 for attempt in sns.all_attempts()), outcome  # faults bit
-    for attempt in sns.all_attempts():
-        assert attempt.status in (200, 500, 503), (attempt, outcome)
+    for attempt in sns.all_attempts():  # a fault is never a crash, and always "retry"
+        assert attempt.status in (200, 503), (attempt, outcome)
         if attempt.status == 503:
             assert attempt.code in RETRYABLE_CODES, (attempt, outcome)
-        if attempt.status == 500:  # see test_faults.py: a failed registry read is not a 503 yet
-            assert attempt.code == "internal_error", (attempt, outcome)
-            assert [f.operation for f in attempt.faults] == ["dynamodb.GetItem"], (attempt, outcome)
 
 
 def _records(stack: Stack, bodies: list[str]) -> dict[str, ExecutionRecord | None]:

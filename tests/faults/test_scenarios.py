@@ -104,14 +104,6 @@ def test_while_the_certificate_host_is_down_deliveries_get_503_and_succeed_once_
     assert len(stack.executions_of("order-events")) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding: snsflow/store/workflows.py (WorkflowRegistry.get/list) lets a throttled or "
-    "failed DynamoDB call escape as a raw ClientError, so the webhook answers 500 "
-    "internal_error and logs an 'unexpected failure' instead of 503 dependency_unavailable. SNS "
-    "retries a 500 all the same, so nothing is lost (test_convergence.py tolerates exactly this "
-    "500); wrapping those calls in dynamodb_errors() would make it a 503.",
-)
 def test_a_throttled_workflow_registry_read_is_answered_503(stack: Stack) -> None:
     stack.fail("dynamodb.GetItem", "ProvisionedThroughputExceededException")
 
