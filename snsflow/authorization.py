@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,13 +25,12 @@ from pydantic import BaseModel, ConfigDict
 
 from snsflow.errors import ForbiddenError, UnauthorizedError
 from snsflow.keys import ApiKey, KeyScope, KeyStatus, hash_key_value, is_well_formed
-from snsflow.workflows import WORKFLOW_ID_PATTERN
+from snsflow.workflows import is_workflow_id
 
 logger = logging.getLogger(__name__)
 
 #: Query parameter (exact) and header (any case) that carry the key.
 API_KEY_PARAMETER = "x-api-key"
-_WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -240,7 +238,7 @@ class Authorizer:
             raise InvalidApiKeyError("the API key is not valid")
         key_hash = hash_key_value(value)
         workflow_id = request.workflow_id if route.bound_to_workflow else None
-        if workflow_id is not None and not _WORKFLOW_ID.fullmatch(workflow_id):
+        if workflow_id is not None and not is_workflow_id(workflow_id):
             raise KeyNotBoundError("the API key is not bound to this workflow")
 
         now = self._clock()

@@ -29,7 +29,7 @@ from snsflow.sns import (
 )
 from snsflow.store.subscriptions import SubscriptionRecord, SubscriptionStatus
 from snsflow.store.workflows import WorkflowRecord
-from snsflow.workflows import SnsTrigger
+from snsflow.workflows import SnsTrigger, is_workflow_id
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +130,8 @@ class Webhook:
     def handle(self, workflow_id: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         reject_raw_delivery(headers)
         unverified = _parse(body)
-        workflow = self._workflows.get(workflow_id)
+        # An id the registry cannot hold is answered like an unknown one, without asking it.
+        workflow = self._workflows.get(workflow_id) if is_workflow_id(workflow_id) else None
         if workflow is None:
             raise WorkflowNotFoundError(f"there is no workflow {workflow_id!r}")
         if not _trigger(workflow).allows_topic(unverified.topic_arn):

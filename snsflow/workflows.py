@@ -17,7 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 WORKFLOW_ID_PATTERN = r"^[a-z0-9-]{1,64}$"
 #: Key names are chosen by operators; keep them printable and short.
 KEY_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+_WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
 TOPIC_ARN_PATTERN = r"^arn:[a-z0-9*-]+:sns:[a-z0-9*-]*:[0-9*]*:[A-Za-z0-9_*.-]+$"
+
+
+def is_workflow_id(value: str) -> bool:
+    return _WORKFLOW_ID.fullmatch(value) is not None
 
 
 class WorkflowFileError(ValueError):

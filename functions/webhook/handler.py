@@ -94,8 +94,9 @@ def _body(event: APIGatewayProxyEvent, max_bytes: int) -> bytes:
     if not event.is_base64_encoded:
         return text.encode("utf-8", "surrogatepass")
     try:
+        # A str with non-ASCII characters raises ValueError rather than binascii.Error.
         return base64.b64decode(text, validate=True)
-    except binascii.Error:
+    except (binascii.Error, ValueError):
         raise BadRequestError("the body is flagged base64 but is not valid base64") from None
 
 

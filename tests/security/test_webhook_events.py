@@ -103,8 +103,8 @@ def test_arbitrary_bodies_are_refused_and_run_nothing(
     stack = target.stack
     visited = len(stack.sns.visited)
     event = event_with_body(raw, base64_encoded=base64_encoded, text_errors=text_errors)
-    if mislabelled:  # flagged base64 but sent as it is (ASCII only: see the xfail test below)
-        event["body"] = raw.decode("ascii", "ignore")
+    if mislabelled:  # flagged base64 but sent as it is
+        event["body"] = raw.decode("utf-8", "replace")
         event["isBase64Encoded"] = True
     with ledger() as record:
         reply = call_webhook(event)
@@ -522,8 +522,7 @@ def _reencoded(message: Genuine, data: st.DataObject) -> dict[str, Any]:
     elif kind == "base64-unpadded":
         event["body"] = event["body"].rstrip("=") + ("" if event["body"].endswith("=") else "=")
     else:
-        # ASCII only: a non-ASCII body flagged base64 is a known 500 (see the xfail test below).
-        event["body"] = text.encode("ascii", "backslashreplace").decode()
+        event["body"] = text  # the text itself, non-ASCII included, flagged base64
     return event
 
 
@@ -544,25 +543,11 @@ def test_only_the_exact_utf8_bytes_sns_signed_are_accepted_whatever_the_encoding
     assert_only_genuine_effects(record, stack, genuine)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding: the webhook asks DynamoDB for a workflow with an empty id, which DynamoDB "
-    "refuses (ValidationException), so the answer is 500. Unreachable through API Gateway (the "
-    "authorizer refuses ids outside [a-z0-9-]{1,64}); checking the id in snsflow/webhook.py "
-    "would make it a 404.",
-)
 def test_a_workflow_id_the_authorizer_would_refuse_is_a_4xx(target: Target) -> None:
     event = sns_delivery_event("", target.genuine[0].body)
     assert call_webhook(event).status < 500
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding: functions/webhook/handler.py decodes a body flagged base64 with "
-    "base64.b64decode(str, validate=True), which raises ValueError (not binascii.Error) for a "
-    "non-ASCII string, so the answer is 500. API Gateway itself never sends such an event; "
-    "catching ValueError there (or decoding the ASCII bytes) would make it the 400 it should be.",
-)
 def test_a_body_flagged_base64_that_is_not_even_ascii_is_a_4xx(target: Target) -> None:
     event = event_with_body(target.genuine[1].body, base64_encoded=True)
     event["body"] = target.genuine[1].body.decode()
