@@ -19,9 +19,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 def _command_modules() -> list[ModuleType]:
     # Imported here, not at module level, so `snsflow --help` stays fast.
-    from snsflow.cli import demo, keys, local, verify
+    from snsflow.cli import demo, executions, keys, local, verify, workflows
 
-    return [verify, keys, local, demo]
+    return [verify, keys, workflows, executions, local, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:
