@@ -47,6 +47,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from snsflow import aws
 from snsflow.authorization import ROUTES
 from snsflow.definitions import deployed_definition
+from snsflow.gateway_responses import GATEWAY_ERRORS, PAGE_ROUTE
 from snsflow.keys import KeyScope, create_key
 from snsflow.local.events import Schedule, StatusEventPump
 from snsflow.local.gateway import LambdaHandler, LocalApiGateway, LocalLambdaContext, Route
@@ -73,8 +74,6 @@ READ_KEY_NAME = "local-read"
 RESOURCE_PREFIX = "snsflow-local"
 #: Step Functions limits state machine names to 80 characters.
 _MAX_STATE_MACHINE_NAME = 80
-#: The executions page: served without the authorizer (``infra/api.py`` ``PAGE_ROUTE``).
-PAGE_ROUTE = ("GET", "/")
 _LOOPBACK_HOSTS = "127.0.0.1,localhost,::1"
 
 _T = TypeVar("_T")
@@ -381,6 +380,7 @@ class LocalStack:
             region=config.region,
             account_id=config.account_id,
             authorizer_function_name=f"{RESOURCE_PREFIX}-authorizer",
+            gateway_responses=GATEWAY_ERRORS,
         )
         gateway.start()
         cleanup.callback(gateway.stop)

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from infra.api import GATEWAY_ERRORS
 from infra.config import PROJECT_ROOT
 from infra.firewall import decimal_at_most_patterns
 from infra.stack import table_name_output, webhook_url_output
@@ -19,6 +18,7 @@ from snsflow.errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
+from snsflow.gateway_responses import GATEWAY_ERRORS
 from snsflow.local.gateway import GatewayRefusalError, ResponseType, refusal_response
 from snsflow.settings import (
     AuthorizerSettings,
