@@ -14,28 +14,10 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from infra.config import StackConfig
-from infra.permissions import FunctionName
-from snsflow.settings import (
-    AuthorizerSettings,
-    QuerySettings,
-    ReconcilerSettings,
-    StatusSettings,
-    WebhookSettings,
-)
-from snsflow.store.tables import ALL_TABLES, TableSchema
+from snsflow.settings import FUNCTION_SETTINGS
+from snsflow.store.tables import ALL_TABLES
 
-FUNCTION_SETTINGS: dict[FunctionName, type[BaseSettings]] = {
-    "authorizer": AuthorizerSettings,
-    "webhook": WebhookSettings,
-    "status": StatusSettings,
-    "reconciler": ReconcilerSettings,
-    "query": QuerySettings,
-}
-
-
-def table_name_field(schema: TableSchema) -> str:
-    """The settings field holding a table's name, e.g. ``executions_table_name``."""
-    return f"{schema.logical_name.lower()}_table_name"
+__all__ = ["FUNCTION_SETTINGS", "settings_environment", "settings_values"]
 
 
 def settings_values(
@@ -45,7 +27,7 @@ def settings_values(
 
     ``table_names`` maps each table's logical name to its (deploy-time) name.
     """
-    values = {table_name_field(schema): table_names[schema.logical_name] for schema in ALL_TABLES}
+    values = {schema.settings_field: table_names[schema.logical_name] for schema in ALL_TABLES}
     values["execution_retention_days"] = str(config.retention_days)
     # The same limit as the firewall's, so both refuse the same bodies.
     values["max_body_bytes"] = str(config.max_request_bytes)

@@ -55,7 +55,7 @@ from snsflow.local.loopback import SHUTDOWN_POLL_SECONDS
 from snsflow.local.sns import LocalSns
 from snsflow.settings import FUNCTION_SETTINGS
 from snsflow.store.keys import DynamoKeyStore
-from snsflow.store.tables import ALL_TABLES
+from snsflow.store.tables import ALL_TABLES, TableSchema
 from snsflow.store.workflows import WorkflowRecord, WorkflowRegistry
 from snsflow.workflows import Workflow, load_workflows
 
@@ -137,9 +137,9 @@ def table_name(logical_name: str) -> str:
     return f"{RESOURCE_PREFIX}-{logical_name.lower()}"
 
 
-def table_name_variable(logical_name: str) -> str:
+def table_name_variable(schema: TableSchema) -> str:
     """The settings variable naming a table, as the CDK stack sets it."""
-    return f"SNSFLOW_{logical_name.upper()}_TABLE_NAME"
+    return f"SNSFLOW_{schema.settings_field.upper()}"
 
 
 def function_environment(
@@ -160,7 +160,7 @@ def function_environment(
     """
     no_proxy = ",".join(filter(None, (os.environ.get("NO_PROXY"), _LOOPBACK_HOSTS)))
     return {
-        **{table_name_variable(logical): name for logical, name in tables.items()},
+        **{table_name_variable(schema): tables[schema.logical_name] for schema in ALL_TABLES},
         "SNSFLOW_PAGINATION_SECRET": pagination_secret,
         "SNSFLOW_TRUSTED_SNS_URL_PREFIXES": json.dumps([trusted_sns_url_prefix]),
         # What the deployed functions get besides their settings (infra/functions.py), with

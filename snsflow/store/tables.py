@@ -35,6 +35,11 @@ class TableSchema:
     #: Attribute holding an epoch-seconds expiry, or None when items never expire.
     ttl_attribute: str | None = None
 
+    @property
+    def settings_field(self) -> str:
+        """The settings field holding this table's name, e.g. ``executions_table_name``."""
+        return f"{self.logical_name.lower()}_table_name"
+
     def create_table_kwargs(self, table_name: str) -> dict[str, Any]:
         """Arguments for boto3 ``create_table`` (local stack and tests)."""
         definitions: dict[str, AttributeType] = {}
