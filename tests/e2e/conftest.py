@@ -3,14 +3,20 @@ boto3 against its SNS, the read API with its read key, and polling with a deadli
 
 from __future__ import annotations
 
+import http.client
+import json
+import socket
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
+import urllib3
 
 from snsflow.cli.stack import ApiRequestError, ReadApi
 from snsflow.local.sns import DeliveryAttempt
@@ -123,3 +129,85 @@ def driver(local_stack: LocalStack) -> Driver:
         "sns", endpoint_url=local_stack.sns_endpoint, region_name=local_stack.config.region
     )
     return Driver(local_stack, sns, ReadApi(local_stack.api_url, local_stack.read_key))
+
+
+# -- raw HTTP and outbound requests (hostile-input tests over HTTP) ------------------------------
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def code(self) -> str | None:
+        """The ``error.code`` of an error answer."""
+        try:
+            document = self.json
+        except ValueError:
+            return None
+        error = document.get("error") if isinstance(document, dict) else None
+        return error.get("code") if isinstance(error, dict) else None
+
+
+def http_request(
+    base_url: str,
+    method: str,
+    target: str,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    *,
+    timeout: float = DEADLINE_SECONDS,
+) -> HttpAnswer:
+    """One request with http.client, headers exactly as given (no defaults added but Host)."""
+    parts = urlsplit(base_url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
+    try:
+        connection.request(method, target, body=body, headers=dict(headers or {}))
+        response = connection.getresponse()
+        return HttpAnswer(response.status, response.read())
+    finally:
+        connection.close()
+
+
+class OutboundRecorder:
+    """Every connection the functions' urllib3 clients open (certificate fetches, SubscribeURL
+    GETs, AWS calls to moto), recorded; any host but a loopback address is refused before DNS,
+    so a wrongly fetched URL fails here and never leaves the machine."""
+
+    def __init__(self) -> None:
+        self.connections: list[tuple[str, int]] = []
+        self._lock = threading.Lock()
+
+    def create_connection(
+        self, address: tuple[str, int], *args: Any, **kwargs: Any
+    ) -> socket.socket:
+        host, port = address
+        with self._lock:
+            self.connections.append((host, port))
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise OSError(f"test guard: no connection to {host}:{port} (loopback only)")
+        return _CREATE_CONNECTION(address, *args, **kwargs)
+
+    def to_port(self, port: int) -> list[tuple[str, int]]:
+        with self._lock:
+            return [c for c in self.connections if c[1] == port]
+
+    def not_to(self, *ports: int) -> list[tuple[str, int]]:
+        """Connections to anything but the given loopback ports."""
+        with self._lock:
+            return [c for c in self.connections if c[1] not in ports]
+
+
+_CREATE_CONNECTION = urllib3.util.connection.create_connection
+
+
+@pytest.fixture
+def outbound(monkeypatch: pytest.MonkeyPatch) -> OutboundRecorder:
+    recorder = OutboundRecorder()
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", recorder.create_connection)
+    return recorder
