@@ -63,7 +63,7 @@ class ExecutionStartFailedError(DependencyUnavailableError):
     code = "execution_start_failed"
 
 
-#: The current time, timezone-aware (``snsflow.sns.verifier.utc_now`` in production).
+#: The current time, timezone-aware (``snsflow.clock.utc_now`` in production).
 Clock = Callable[[], datetime]
 
 

@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AwareDatetime
 
 from snsflow import aws
+from snsflow.clock import utc_now
 from snsflow.errors import NotFoundError, SnsflowError
 from snsflow.executions import CachedWorkflows
 from snsflow.page import executions_page
@@ -32,7 +33,6 @@ from snsflow.query import (
     QueryService,
 )
 from snsflow.settings import QuerySettings
-from snsflow.sns.verifier import utc_now
 from snsflow.store.execution_queries import ExecutionQueries
 from snsflow.store.executions import ExecutionStore
 from snsflow.store.subscriptions import SubscriptionStore

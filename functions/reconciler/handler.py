@@ -11,10 +11,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from snsflow import aws
+from snsflow.clock import utc_now
 from snsflow.executions import CachedWorkflows, ExecutionLauncher
 from snsflow.reconciler import Reconciler, ReconcilerLimits
 from snsflow.settings import ReconcilerSettings
-from snsflow.sns.verifier import utc_now
 from snsflow.stepfunctions import StepFunctionsExecutions
 from snsflow.store.executions import ExecutionStore
 from snsflow.store.workflows import WorkflowRegistry

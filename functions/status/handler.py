@@ -16,9 +16,9 @@ from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from snsflow import aws
+from snsflow.clock import utc_now
 from snsflow.executions import CachedWorkflows
 from snsflow.settings import StatusSettings
-from snsflow.sns.verifier import utc_now
 from snsflow.status import ExecutionStatusChangeEvent, StatusEventRecorder
 from snsflow.store.executions import ExecutionStore
 from snsflow.store.workflows import WorkflowRegistry

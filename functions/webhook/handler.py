@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent, e
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from snsflow import aws
+from snsflow.clock import utc_now
 from snsflow.errors import BadRequestError, SnsflowError
 from snsflow.executions import CachedWorkflows, ExecutionLauncher
 from snsflow.settings import WebhookSettings
@@ -29,7 +30,6 @@ from snsflow.sns import (
     MessageVerifier,
     UrllibCertificateFetcher,
 )
-from snsflow.sns.verifier import utc_now
 from snsflow.stepfunctions import StepFunctionsExecutions
 from snsflow.store.executions import ExecutionStore
 from snsflow.store.subscriptions import SubscriptionStore

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+# Re-exported: callers that already verify messages take the clock from here.
+from snsflow.clock import utc_now as utc_now
 from snsflow.sns.certificates import CertificateProvider, SigningCertificate
 from snsflow.sns.errors import (
     CertificateExpiredError,
@@ -34,10 +36,6 @@ from snsflow.sns.urls import (
 
 #: How far in the future a Timestamp may be (clock skew) when a freshness window is set.
 FUTURE_SKEW = timedelta(minutes=5)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class MessageVerifier:
