@@ -18,7 +18,8 @@ from infra.nag import acknowledge
 from infra.observability import METRICS_NAMESPACE
 from infra.permissions import ACCESS, FunctionAccess, FunctionName
 
-RUNTIME = lambda_.Runtime.PYTHON_3_14
+#: Pinned to the version whose byte code the layers ship (infra/layer_build.py), not the newest.
+RUNTIME = lambda_.Runtime.PYTHON_3_13
 if RUNTIME.name != f"python{PYTHON_VERSION}":  # the layer is built for PYTHON_VERSION
     raise RuntimeError(f"runtime {RUNTIME.name} does not match layer Python {PYTHON_VERSION}")
 
@@ -129,6 +130,12 @@ class LambdaFunctions(Construct):
                 "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
                 **settings_environment(FUNCTION_SETTINGS[spec.name], settings_values),
             },
+        )
+        acknowledge(
+            function,
+            "AwsSolutions-L1",
+            f"Pinned to {RUNTIME.name}, the version whose byte code the layers ship (compiled at "
+            "build time: a read-only file system would otherwise recompile at every cold start).",
         )
         acknowledge(
             role,

@@ -1,9 +1,9 @@
 """The two Lambda layers: third-party dependencies, and the shared ``snsflow`` package.
 
 Both are bundled locally (``ILocalBundling``), never in Docker: the dependencies layer copies
-the pip build of ``infra.layer_build`` (building it first if needed), the code layer copies
-``snsflow/`` to ``python/snsflow``. Tests skip bundling altogether (context
-``aws:cdk:bundling-stacks = []``), so they never run pip.
+the pip build of ``infra.layer_build`` (building it first if needed, with byte code), the code
+layer copies ``snsflow/`` to ``python/snsflow`` and compiles it for the runtime's Python. Tests
+skip bundling altogether (context ``aws:cdk:bundling-stacks = []``), so they never run pip.
 """
 
 from __future__ import annotations
@@ -18,9 +18,14 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.config import PROJECT_ROOT
-from infra.layer_build import LAYER_REQUIREMENTS, Architecture, build_dependencies_layer
+from infra.layer_build import (
+    LAYER_REQUIREMENTS,
+    Architecture,
+    build_dependencies_layer,
+    compile_bytecode,
+)
 
-#: Never packaged: byte code is rebuilt by the runtime and would change the asset hash.
+#: Never copied: local byte code is for another Python (the bundler compiles its own).
 _IGNORED = ("__pycache__", "*.pyc")
 #: Required by the bundling API; never pulled because local bundling always succeeds.
 _UNUSED_IMAGE = DockerImage.from_registry("public.ecr.aws/docker/library/busybox:stable")
@@ -28,7 +33,8 @@ _UNUSED_IMAGE = DockerImage.from_registry("public.ecr.aws/docker/library/busybox
 
 @jsii.implements(ILocalBundling)
 class CopyIntoLayer:
-    """Copies a folder to ``<output>/python/<name>``, where the Python runtime imports from."""
+    """Copies a folder to ``<output>/python/<name>``, where the Python runtime imports from, and
+    compiles it."""
 
     def __init__(self, source: Path, name: str) -> None:
         self._source = source
@@ -41,6 +47,7 @@ class CopyIntoLayer:
             ignore=shutil.ignore_patterns(*_IGNORED),
             dirs_exist_ok=True,
         )
+        compile_bytecode(Path(output_dir) / "python" / self._name)
         return True
 
 

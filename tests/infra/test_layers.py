@@ -120,17 +120,47 @@ def test_build_location_changes_with_the_requirements(tmp_path: Path) -> None:
     assert layer_build.build_dir("arm64", first) != layer_build.build_dir("x86_64", first)
 
 
-def test_code_layer_puts_the_package_where_the_runtime_imports_it(tmp_path: Path) -> None:
+def test_code_layer_puts_the_package_where_the_runtime_imports_it_with_runtime_byte_code(
+    tmp_path: Path,
+) -> None:
     source = tmp_path / "snsflow"
     (source / "store" / "__pycache__").mkdir(parents=True)
     (source / "__init__.py").write_text("")
     (source / "store" / "tables.py").write_text("TABLES = ()\n")
-    (source / "store" / "__pycache__" / "tables.cpython-314.pyc").write_bytes(b"\0")
+    (source / "store" / "__pycache__" / "tables.cpython-311.pyc").write_bytes(b"\0")
 
     output = tmp_path / "asset"
     assert CopyIntoLayer(source, "snsflow").try_bundle(str(output), None)
     files = sorted(str(p.relative_to(output)) for p in output.rglob("*") if p.is_file())
-    assert files == ["python/snsflow/__init__.py", "python/snsflow/store/tables.py"]
+    tag = "cpython-" + layer_build.PYTHON_VERSION.replace(".", "")
+    assert files == [
+        "python/snsflow/__init__.py",
+        f"python/snsflow/__pycache__/__init__.{tag}.pyc",
+        f"python/snsflow/store/__pycache__/tables.{tag}.pyc",
+        "python/snsflow/store/tables.py",
+    ]
+    # Loaded without looking at the source's mtime: asset copies do not keep it.
+    flags = (output / f"python/snsflow/store/__pycache__/tables.{tag}.pyc").read_bytes()[4:8]
+    assert int.from_bytes(flags, "little") == 0b01  # hash-based, unchecked
+
+
+def test_byte_code_is_compiled_by_the_runtimes_python_version() -> None:
+    python = layer_build.runtime_python()
+    done = subprocess.run(
+        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == layer_build.PYTHON_VERSION == RUNTIME.name.removeprefix("python")
+
+
+def test_a_module_that_does_not_compile_fails_the_layer_build(tmp_path: Path) -> None:
+    source = tmp_path / "snsflow"
+    source.mkdir()
+    (source / "broken.py").write_text("def broken(:\n")
+    with pytest.raises(RuntimeError, match=r"compiling byte code .* failed(.|\n)*broken\.py"):
+        CopyIntoLayer(source, "snsflow").try_bundle(str(tmp_path / "asset"), None)
 
 
 def test_functions_import_shared_code_only_from_the_snsflow_package() -> None:

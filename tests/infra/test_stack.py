@@ -134,7 +134,7 @@ def test_functions_run_python_with_json_logs_tracing_and_their_own_log_group(
     roles = set()
     for name in SNSFLOW_FUNCTIONS:
         properties = functions[_function_id(default_app, name)]["Properties"]
-        assert properties["Runtime"] == "python3.14"
+        assert properties["Runtime"] == "python3.13"
         assert properties["Architectures"] == ["arm64"]
         assert properties["Handler"] == "handler.lambda_handler"
         assert properties["TracingConfig"] == {"Mode": "Active"}
