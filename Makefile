@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup test lint typecheck demo bench synth layers clean
+.PHONY: help setup test lint typecheck demo bench synth layers clean browser screenshot
 
 help:
 	@echo "make demo   - run the whole system locally, end to end (no AWS account)"
@@ -34,8 +34,22 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy snsflow functions infra bench tests app.py
 
-test: lint typecheck synth
+test: browser lint typecheck synth
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
+
+# Debian's Chromium, for the browser tests (Playwright's own browser download is not used).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Chromium (apt-get install chromium) for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "error: the browser tests need Chromium: run 'sudo apt-get install chromium' (as root, make test installs it)" >&2; \
+	    exit 1; \
+	  fi; }
+
+screenshot: setup browser
+	$(BIN)/python -m tests.browser.screenshot docs/executions-page.png
 
 demo: setup
 	$(BIN)/snsflow demo
