@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -19,6 +17,7 @@ from infra.layers import FunctionLayers
 from infra.nag import acknowledge
 from infra.observability import Observability
 from infra.workflows import Workflows
+from snsflow.cli.stack import webhook_url_output
 from snsflow.store.tables import ALL_TABLES, EXECUTIONS, WORKFLOWS, TableSchema
 from snsflow.workflows import Workflow, load_workflows
 
@@ -28,13 +27,6 @@ API_URL_OUTPUT = "ApiUrl"
 def table_name_output(schema: TableSchema) -> str:
     """``KeysTableName``, ``ExecutionsTableName``...: how the CLI finds the tables."""
     return f"{schema.logical_name}TableName"
-
-
-def webhook_url_output(workflow_id: str) -> str:
-    """``WebhookUrlOrderEvents`` for ``order-events`` (output names are alphanumeric)."""
-    return "WebhookUrl" + "".join(
-        part.capitalize() for part in re.split(r"[^a-z0-9]+", workflow_id)
-    )
 
 
 class SnsflowStack(Stack):

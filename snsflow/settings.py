@@ -99,6 +99,12 @@ class ApiClientSettings(SnsflowSettings):
     api_key: SecretStr | None = None
 
 
+class SubscribeCommandSettings(SnsflowSettings):
+    """``snsflow subscribe``: the webhook key's value, unless ``--webhook-key`` gives it."""
+
+    webhook_key: SecretStr | None = None
+
+
 #: Each function's settings model, by function name (its folder under ``functions/``): the
 #: variables the CDK stack and the local stack fill for it.
 FUNCTION_SETTINGS: Mapping[str, type[SnsflowSettings]] = MappingProxyType(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import re
 import sys
 import urllib.error
 import urllib.parse
@@ -37,6 +38,14 @@ API_URL_OUTPUT = "ApiUrl"
 HTTP_TIMEOUT_SECONDS = 30.0
 #: Answers larger than this are refused (an execution in full is at most about 1 MB).
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
+
+
+def webhook_url_output(workflow_id: str) -> str:
+    """``WebhookUrlOrderEvents`` for ``order-events``: the stack output holding a workflow's
+    webhook URL (output names are alphanumeric; infra/stack.py names its outputs with this)."""
+    return "WebhookUrl" + "".join(
+        part.capitalize() for part in re.split(r"[^a-z0-9]+", workflow_id)
+    )
 
 
 class UsageError(Exception):
@@ -66,12 +75,25 @@ def stack_output(stack_name: str, output_key: str) -> str:
     raise SnsflowError(f"stack '{stack_name}' has no output '{output_key}'")
 
 
+class LocalWorkflowInfo(BaseModel):
+    """One workflow of the info file: where SNS posts for it, and the key it names."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    webhook_url: str = Field(alias="webhookUrl", min_length=1)
+    api_key_name: str = Field(alias="apiKeyName", min_length=1)
+
+
 class LocalStackInfo(BaseModel):
     """The part of the info file of ``snsflow local serve`` the CLI reads."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     api_url: str = Field(alias="apiUrl", min_length=1)
+    #: The local SNS's endpoint (boto3's ``endpoint_url``) and region.
+    sns_endpoint: str | None = Field(default=None, alias="snsEndpoint")
+    region: str | None = None
+    workflows: dict[str, LocalWorkflowInfo] = Field(default_factory=dict)
     #: Key name -> value, for every key the local stack created.
     keys: dict[str, str] = Field(default_factory=dict)
     #: Which of ``keys`` is the read key.
