@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from http.server import ThreadingHTTPServer
 from types import MappingProxyType
 from typing import Any, ClassVar, Protocol
 from urllib.parse import unquote, urlsplit
@@ -622,7 +621,7 @@ class LocalApiGateway(LoopbackHttpService):
         self._timeout_seconds = timeout_seconds
         self.gateway_responses = gateway_responses
 
-    def _create_server(self) -> ThreadingHTTPServer:
+    def _create_server(self) -> LoopbackHttpServer:
         return _GatewayHttpServer((self.host, self.port), self)
 
     def _started(self) -> None:

@@ -6,6 +6,7 @@ and stopped cleanly, whose request logging never prints a query string.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +30,27 @@ class LoopbackHttpServer(ThreadingHTTPServer):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, handler_class)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def end_silent_connections(self) -> None:
+        """Browsers open spare connections that may never send a request; end their wait now
+        rather than after the socket timeout, so that closing joins every thread promptly."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already closed by its own thread
+                connection.shutdown(socket.SHUT_RD)
 
 
 class QuietRequestHandler(BaseHTTPRequestHandler):
@@ -47,10 +69,10 @@ class LoopbackHttpService:
     def __init__(self, host: str, port: int) -> None:
         self.host = host
         self.port = port
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackHttpServer | None = None
         self._thread: threading.Thread | None = None
 
-    def _create_server(self) -> ThreadingHTTPServer:
+    def _create_server(self) -> LoopbackHttpServer:
         raise NotImplementedError
 
     def _started(self) -> None:
@@ -82,6 +104,7 @@ class LoopbackHttpService:
             return
         server.shutdown()
         thread.join()
+        server.end_silent_connections()
         server.server_close()
         self._server = self._thread = None
         self._stopped()

@@ -4,7 +4,6 @@ signing certificate, on one loopback port."""
 from __future__ import annotations
 
 import logging
-from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from snsflow.local.loopback import LoopbackHttpServer, LoopbackHttpService, QuietRequestHandler
@@ -53,7 +52,7 @@ class LocalSns(LoopbackHttpService):
         )
         self._backend: SnsBackend | None = None
 
-    def _create_server(self) -> ThreadingHTTPServer:
+    def _create_server(self) -> LoopbackHttpServer:
         return _SnsHttpServer((self.host, self.port), self)
 
     def _started(self) -> None:
