@@ -747,7 +747,7 @@ class _GatewayRequestHandler(QuietRequestHandler):
                 source_ip=self.client_address[0],
             )
             response = gateway.dispatch(request, request_id)
-        self._write(response)
+        # Logged before answering, so a client that has its answer finds the line written.
         # Never the query string: the API key travels in it.
         LOGGER.info(
             '%s "%s %s" %d %d %.1fms %s',
@@ -759,6 +759,7 @@ class _GatewayRequestHandler(QuietRequestHandler):
             (time.monotonic() - started) * 1000,
             request_id,
         )
+        self._write(response)
 
     def _forwarded_headers(self) -> list[tuple[str, str]]:
         """The client's headers plus those API Gateway adds on the way to the integration."""
