@@ -25,7 +25,7 @@ from snsflow.store.workflows import WorkflowRegistry
 
 logger = Logger()
 metrics = Metrics(namespace="snsflow")
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore",))  # its AWS calls; nothing else is traced
 
 
 @cache
