@@ -17,7 +17,7 @@ from infra.layers import FunctionLayers
 from infra.nag import acknowledge
 from infra.observability import Observability
 from infra.workflows import Workflows
-from snsflow.cli.stack import webhook_url_output
+from snsflow.cli.stack import webhook_url_output as webhook_url_output  # re-exported (tests)
 from snsflow.store.tables import ALL_TABLES, EXECUTIONS, WORKFLOWS, TableSchema
 from snsflow.workflows import Workflow, load_workflows
 
