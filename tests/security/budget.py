@@ -35,6 +35,9 @@ CASES = {
     "sizes": 300,
     "encodings": 500,
     "authorizer_requests": 1700,
+    # Whole HTTP requests to the local stack's gateway (test_http_requests.py).
+    "http_requests": 1200,
+    "http_signed_one_byte_changed": 400,
 }
 TOTAL_CASES = sum(CASES.values())
 
