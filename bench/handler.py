@@ -8,8 +8,9 @@ Contenders, all on the same signed notifications (a new MessageId each), CPU tim
   check, full verification, execution input, claim, start, mark RUNNING — with the stores and
   the execution starter answered by in-memory fakes (the ports' test doubles);
 * ``handler``: the real ``functions.webhook.handler.lambda_handler`` on a REST proxy event,
-  wired to that same domain object: event decoding, Powertools logger, metrics and tracer (set
-  up as in Lambda, trace not sampled), JSON answer. Logs and metrics go to /dev/null;
+  wired to that same domain object: event decoding, Powertools logger and metrics (and the
+  tracer's handler subsegment if the handler has one; set up as in Lambda, trace not sampled),
+  JSON answer. Logs and metrics go to /dev/null;
 * ``handler-duplicate`` / ``domain-duplicate``: the same messages delivered a second time.
 
 The webhook's certificate cache and workflow cache are warm, as in a warm Lambda container.
@@ -293,9 +294,11 @@ def breakdown(run: Callable[[], float]) -> dict[str, float]:
     handle = cumulative("snsflow/webhook.py", "handle")
     verify = cumulative("snsflow/sns/verifier.py", "verify")
     accept = cumulative("snsflow/executions.py", "accept")
+    # The decorators nest logger > tracer (if the handler has one) > metrics > event source.
+    inner_of_logger = tracer or metrics
     layers = {
-        "powertools logger: context injection": logger - tracer,
-        "powertools tracer: X-Ray subsegment, annotations": tracer - metrics,
+        "powertools logger: context injection": logger - inner_of_logger,
+        "powertools tracer: X-Ray subsegment, annotations": tracer - metrics if tracer else 0.0,
         "powertools metrics: EMF flush": metrics - event,
         "powertools logger: the log line": log_lines,
         "powertools metrics: add_metric": add_metric,
