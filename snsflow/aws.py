@@ -10,9 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
+
+from snsflow.net import is_loopback_host
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
@@ -64,7 +67,19 @@ def reset() -> None:
 
 @cache
 def _session() -> boto3.session.Session:
-    return boto3.session.Session(region_name=_target.region_name)
+    session = boto3.session.Session(region_name=_target.region_name)
+    if session.get_credentials() is None and _is_local(_target.endpoint_url):
+        # The local stack accepts any signature; without this boto3 refuses to sign at all.
+        return boto3.session.Session(
+            region_name=_target.region_name,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - not a secret: the local stack only
+        )
+    return session
+
+
+def _is_local(endpoint_url: str | None) -> bool:
+    return endpoint_url is not None and is_loopback_host(urlsplit(endpoint_url).hostname)
 
 
 @cache

@@ -8,7 +8,6 @@ carries the webhook key in its query string, so it is only ever shown through
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import time
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from snsflow.errors import BadRequestError, SnsflowError
 from snsflow.keys import KEY_PREFIX, display_prefix
+from snsflow.net import is_loopback_host
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
@@ -210,15 +210,6 @@ def subscription_attributes(
     if dead_letter_queue is not None:
         attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": str(dead_letter_queue)})
     return attributes
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
 
 
 def endpoint_protocol(endpoint: str) -> Literal["https", "http"]:

@@ -7,7 +7,6 @@ What runs where is printed at start (and written to ``--info-file`` as JSON); se
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import signal
 import sys
@@ -19,6 +18,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from snsflow.cli.main import EXIT_FAILED, EXIT_OK
+from snsflow.net import is_loopback_host
 
 if TYPE_CHECKING:
     from snsflow.local.stack import LocalStack
@@ -81,11 +81,7 @@ def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _loopback(text: str) -> str:
     # The keys travel in URLs and nothing is authenticated but by them: never off this machine.
-    try:
-        loopback = text == "localhost" or ipaddress.ip_address(text).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not is_loopback_host(text):
         raise argparse.ArgumentTypeError(f"'{text}' is not a loopback address (127.0.0.1, ::1)")
     return text
 

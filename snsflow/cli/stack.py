@@ -11,7 +11,6 @@ would carry the header elsewhere).
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import re
 import sys
@@ -29,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from snsflow import __version__, aws
 from snsflow.cli.main import EXIT_FAILED, EXIT_USAGE
 from snsflow.errors import SnsflowError
+from snsflow.net import is_loopback_host
 from snsflow.query import ExecutionDetail, ExecutionPage, WorkflowList, WorkflowView
 from snsflow.settings import ApiClientSettings
 
@@ -119,15 +119,6 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None  # the 3xx surfaces as an HTTPError
 
 
-def _is_loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
-
-
 class ReadApi:
     """The read routes of the HTTP API, over urllib."""
 
@@ -141,7 +132,7 @@ class ReadApi:
         self._key = api_key
         self._timeout = timeout
         handlers: list[urllib.request.BaseHandler] = [_NoRedirects()]
-        if _is_loopback(parts.hostname):  # the local stack: never through a proxy
+        if is_loopback_host(parts.hostname):  # the local stack: never through a proxy
             handlers.append(urllib.request.ProxyHandler({}))
         self._opener = urllib.request.build_opener(*handlers)
 

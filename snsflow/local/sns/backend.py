@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import ipaddress
 import json
 import re
 import secrets
@@ -49,6 +48,7 @@ from snsflow.local.sns.policy import (
     parse_topic_policy,
 )
 from snsflow.local.sns.signing import SIGNATURE_DIGESTS, SigningIdentity
+from snsflow.net import is_loopback_host
 
 USER_AGENT = "Amazon Simple Notification Service Agent"
 PENDING_CONFIRMATION = "pending confirmation"
@@ -718,21 +718,12 @@ class SnsBackend:
             raise InvalidParameterError(
                 "Invalid parameter: Endpoint must be an absolute URL matching the protocol"
             )
-        if not self._allow_non_loopback and not _is_loopback(host):
+        if not self._allow_non_loopback and not is_loopback_host(host):
             raise InvalidParameterError(
                 "Invalid parameter: Endpoint: the local SNS delivers only to loopback hosts "
                 "(allow_non_loopback_endpoints=True lifts this)"
             )
         return endpoint
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _bool(value: bool) -> str:

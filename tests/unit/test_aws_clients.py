@@ -1,0 +1,43 @@
+"""The AWS client factory: built lazily, and usable against the local stack without credentials."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from snsflow import aws
+
+_CREDENTIAL_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+)
+
+
+@pytest.fixture
+def no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> Iterator[None]:
+    for name in _CREDENTIAL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", f"{tmp_path}/none")
+    monkeypatch.setenv("AWS_CONFIG_FILE", f"{tmp_path}/none")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    yield
+    aws.configure()
+
+
+def test_a_loopback_endpoint_gets_throwaway_credentials_when_none_are_configured(
+    no_credentials: None,
+) -> None:
+    aws.configure(endpoint_url="http://127.0.0.1:4566", region_name="us-east-1")
+    credentials = aws._session().get_credentials()
+    assert credentials is not None
+    assert credentials.access_key == "local"
+
+
+def test_a_real_endpoint_never_gets_made_up_credentials(no_credentials: None) -> None:
+    aws.configure(endpoint_url="https://sns.us-east-1.amazonaws.com", region_name="us-east-1")
+    assert aws._session().get_credentials() is None
+    aws.configure(region_name="us-east-1")
+    assert aws._session().get_credentials() is None
