@@ -1,7 +1,7 @@
 """How many cases each fuzz test runs, and the hypothesis settings they share.
 
 The counts are fixed (not scaled by a profile) so that every run of ``make test`` exercises the
-same number of cases: 10,200 in all, split as below (``tests/security/test_budget.py`` keeps
+same number of cases: 11,800 in all, split as below (``tests/security/test_budget.py`` keeps
 the sum at 10,000 or more). A failure prints the falsifying
 example and a ``@reproduce_failure`` blob, so a case found in CI can be replayed exactly.
 """
