@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
+from snsflow.cli.arguments import positive_int
 from snsflow.cli.keys import parse_duration
 from snsflow.cli.main import EXIT_OK
 from snsflow.cli.stack import (
@@ -28,6 +29,7 @@ from snsflow.cli.stack import (
     run_with_api,
     show_time,
 )
+from snsflow.clock import utc_now
 from snsflow.query import MAX_PAGE_SIZE, Execution, ExecutionDetail
 from snsflow.store.executions import ExecutionStatus
 
@@ -44,17 +46,13 @@ _WATCH_WIDTHS = (16, 9, 30, 20, 20, 9)
 Clock = Callable[[], datetime]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def parse_moment(text: str, now: datetime | None = None) -> datetime:
     """An ISO 8601 time (UTC if it has no offset), or a duration back from ``now``."""
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
         try:
-            return (now or _now()) - parse_duration(text)
+            return (now or utc_now()) - parse_duration(text)
         except argparse.ArgumentTypeError:
             raise argparse.ArgumentTypeError(
                 f"'{text}' is neither an ISO 8601 time nor a duration like 15m, 2h or 7d"
@@ -94,7 +92,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         )
     listing.add_argument(
         "--limit",
-        type=_positive_int,
+        type=positive_int,
         default=25,
         metavar="N",
         help="how many executions to print at most (default: 25)",
@@ -124,13 +122,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     watch.add_argument(
         "--backlog",
-        type=_positive_int,
+        type=positive_int,
         default=10,
         metavar="N",
         help="how many of the latest executions to print first (default: 10)",
     )
     watch.add_argument(
-        "--max-polls", type=_positive_int, metavar="N", help="stop after N polls (default: never)"
+        "--max-polls", type=positive_int, metavar="N", help="stop after N polls (default: never)"
     )
     watch.set_defaults(handler=run_with_api("executions", _watch))
 
@@ -142,16 +140,6 @@ def _seconds(text: str) -> float:
         value = -1.0
     if not 0 <= value <= 3600:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds from 0 to 3600")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of at least 1")
     return value
 
 
@@ -276,7 +264,7 @@ def _list(args: argparse.Namespace, api: ReadApi, _info: LocalStackInfo | None) 
     if not items:
         print(f"No executions of '{args.workflow_id}' match.", file=sys.stderr)
     else:
-        print("\n".join(format_executions(items, _now())))
+        print("\n".join(format_executions(items, utc_now())))
     if token:
         print(f"(more: {_continuation(args, token)})", file=sys.stderr)
     return EXIT_OK
@@ -298,7 +286,7 @@ def _show(args: argparse.Namespace, api: ReadApi, _info: LocalStackInfo | None) 
     if args.json:
         print(json.dumps(execution.to_json(), indent=2, ensure_ascii=False))
     else:
-        print("\n".join(format_execution(execution, _now())))
+        print("\n".join(format_execution(execution, utc_now())))
     return EXIT_OK
 
 
@@ -310,7 +298,7 @@ class Watcher:
     workflow_id: str
     statuses: list[str]
     out: TextIO
-    clock: Clock = _now
+    clock: Clock = utc_now
     #: Execution id -> (last printed status, received at), for the records still in view.
     seen: dict[str, tuple[ExecutionStatus, datetime]] = field(default_factory=dict)
     started: datetime = field(init=False)

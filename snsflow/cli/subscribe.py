@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from snsflow import aws
+from snsflow.cli.arguments import positive_float, positive_int
 from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from snsflow.cli.stack import (
     LocalStackInfo,
@@ -82,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--endpoint-url", metavar="URL", help="SNS endpoint (a local SNS)")
     parser.add_argument(
         "--max-receives-per-second",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="let SNS deliver at most N messages a second to the webhook",
     )
@@ -99,32 +100,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=positive_float,
         default=DEFAULT_TIMEOUT_SECONDS,
         metavar="SECONDS",
         help=f"how long to wait (default: {DEFAULT_TIMEOUT_SECONDS:g})",
     )
     parser.set_defaults(handler=_run)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of at least 1")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a positive number of seconds")
-    return value
 
 
 def _run(args: argparse.Namespace) -> int:
