@@ -114,27 +114,36 @@ def _python_version(executable: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def runtime_python() -> str:
+def runtime_python() -> str | None:
     """An interpreter of :data:`PYTHON_VERSION`: this one, ``python3.X`` on ``PATH``, or one
-    installed by pyenv."""
+    installed by pyenv; None when the machine has none."""
     candidates = [sys.executable, shutil.which(f"python{PYTHON_VERSION}") or ""]
     pyenv_root = os.path.expanduser("~/.pyenv")
     candidates += sorted(glob.glob(f"{pyenv_root}/versions/{PYTHON_VERSION}.*/bin/python3"))
     for candidate in candidates:
         if candidate and _python_version(candidate) == PYTHON_VERSION:
             return candidate
-    raise RuntimeError(
-        f"compiling the Lambda layers needs Python {PYTHON_VERSION} (the functions' runtime): "
-        f"put python{PYTHON_VERSION} on PATH"
-    )
+    return None
 
 
 def compile_bytecode(folder: Path) -> None:
     """Compile every module under ``folder`` for the runtime's Python. ``unchecked-hash``: the
     runtime loads the byte code without looking at the source's mtime (asset copies do not keep
-    it) or hashing the source (a layer never changes)."""
+    it) or hashing the source (a layer never changes).
+
+    Without an interpreter of the runtime's version the layer ships source only: it works the
+    same, each cold start compiles what it imports."""
+    python = runtime_python()
+    if python is None:
+        print(
+            f"note: no Python {PYTHON_VERSION} on this machine (the functions' runtime), so the "
+            f"layer in {folder} ships without byte code; put python{PYTHON_VERSION} on PATH "
+            "for faster cold starts",
+            file=sys.stderr,
+        )
+        return
     command = [
-        runtime_python(),
+        python,
         "-I",
         "-m",
         "compileall",

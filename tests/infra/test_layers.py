@@ -120,8 +120,16 @@ def test_build_location_changes_with_the_requirements(tmp_path: Path) -> None:
     assert layer_build.build_dir("arm64", first) != layer_build.build_dir("x86_64", first)
 
 
+@pytest.fixture
+def runtime_python() -> str:
+    python = layer_build.runtime_python()
+    if python is None:
+        pytest.skip(f"no Python {layer_build.PYTHON_VERSION} here: layers ship without byte code")
+    return python
+
+
 def test_code_layer_puts_the_package_where_the_runtime_imports_it_with_runtime_byte_code(
-    tmp_path: Path,
+    tmp_path: Path, runtime_python: str
 ) -> None:
     source = tmp_path / "snsflow"
     (source / "store" / "__pycache__").mkdir(parents=True)
@@ -144,10 +152,9 @@ def test_code_layer_puts_the_package_where_the_runtime_imports_it_with_runtime_b
     assert int.from_bytes(flags, "little") == 0b01  # hash-based, unchecked
 
 
-def test_byte_code_is_compiled_by_the_runtimes_python_version() -> None:
-    python = layer_build.runtime_python()
+def test_byte_code_is_compiled_by_the_runtimes_python_version(runtime_python: str) -> None:
     done = subprocess.run(
-        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        [runtime_python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
         capture_output=True,
         text=True,
         check=True,
@@ -155,12 +162,27 @@ def test_byte_code_is_compiled_by_the_runtimes_python_version() -> None:
     assert done.stdout.strip() == layer_build.PYTHON_VERSION == RUNTIME.name.removeprefix("python")
 
 
-def test_a_module_that_does_not_compile_fails_the_layer_build(tmp_path: Path) -> None:
+def test_a_module_that_does_not_compile_fails_the_layer_build(
+    tmp_path: Path, runtime_python: str
+) -> None:
     source = tmp_path / "snsflow"
     source.mkdir()
     (source / "broken.py").write_text("def broken(:\n")
     with pytest.raises(RuntimeError, match=r"compiling byte code .* failed(.|\n)*broken\.py"):
         CopyIntoLayer(source, "snsflow").try_bundle(str(tmp_path / "asset"), None)
+
+
+def test_without_the_runtimes_python_the_layer_ships_source_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(layer_build, "runtime_python", lambda: None)
+    source = tmp_path / "snsflow"
+    source.mkdir()
+    (source / "__init__.py").write_text("")
+    assert CopyIntoLayer(source, "snsflow").try_bundle(str(tmp_path / "asset"), None)
+    files = [p.name for p in (tmp_path / "asset").rglob("*") if p.is_file()]
+    assert files == ["__init__.py"]
+    assert f"no Python {layer_build.PYTHON_VERSION}" in capsys.readouterr().err
 
 
 def test_functions_import_shared_code_only_from_the_snsflow_package() -> None:
