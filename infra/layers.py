@@ -27,6 +27,8 @@ from infra.layer_build import (
 
 #: Never copied: local byte code is for another Python (the bundler compiles its own).
 _IGNORED = ("__pycache__", "*.pyc")
+#: Parts of ``snsflow`` that run on an operator's machine, never in a function.
+_OPERATOR_ONLY = ("cli", "local")
 #: Required by the bundling API; never pulled because local bundling always succeeds.
 _UNUSED_IMAGE = DockerImage.from_registry("public.ecr.aws/docker/library/busybox:stable")
 
@@ -36,15 +38,23 @@ class CopyIntoLayer:
     """Copies a folder to ``<output>/python/<name>``, where the Python runtime imports from, and
     compiles it."""
 
-    def __init__(self, source: Path, name: str) -> None:
+    def __init__(self, source: Path, name: str, *, skip: tuple[str, ...] = ()) -> None:
         self._source = source
         self._name = name
+        #: Sub-packages (top level of ``source``) left out.
+        self._skip = skip
 
     def try_bundle(self, output_dir: str, options: Any) -> bool:  # noqa: ARG002 (jsii API)
+        ignore_cached = shutil.ignore_patterns(*_IGNORED)
+
+        def ignore(folder: str, names: list[str]) -> set[str]:
+            skipped = set(self._skip) if Path(folder) == self._source else set()
+            return set(ignore_cached(folder, names)) | (skipped & set(names))
+
         shutil.copytree(
             self._source,
             Path(output_dir) / "python" / self._name,
-            ignore=shutil.ignore_patterns(*_IGNORED),
+            ignore=ignore,
             dirs_exist_ok=True,
         )
         compile_bytecode(Path(output_dir) / "python" / self._name)
@@ -98,8 +108,10 @@ class FunctionLayers(Construct):
             description="snsflow: the shared domain package",
             code=lambda_.Code.from_asset(
                 str(PROJECT_ROOT / "snsflow"),
-                exclude=list(_IGNORED),
-                bundling=_local_bundling(CopyIntoLayer(PROJECT_ROOT / "snsflow", "snsflow")),
+                exclude=[*_IGNORED, *(f"{name}/" for name in _OPERATOR_ONLY)],
+                bundling=_local_bundling(
+                    CopyIntoLayer(PROJECT_ROOT / "snsflow", "snsflow", skip=_OPERATOR_ONLY)
+                ),
             ),
             compatible_runtimes=[runtime],
             compatible_architectures=[architecture],

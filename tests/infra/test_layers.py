@@ -172,6 +172,19 @@ def test_a_module_that_does_not_compile_fails_the_layer_build(
         CopyIntoLayer(source, "snsflow").try_bundle(str(tmp_path / "asset"), None)
 
 
+def test_the_code_layer_leaves_out_what_only_operators_run(tmp_path: Path) -> None:
+    source = tmp_path / "snsflow"
+    for package in ("cli", "local", "store"):
+        (source / package).mkdir(parents=True)
+        (source / package / "__init__.py").write_text("")
+    (source / "__init__.py").write_text("")
+    bundler = CopyIntoLayer(source, "snsflow", skip=("cli", "local"))
+    assert bundler.try_bundle(str(tmp_path / "asset"), None)
+    packaged = tmp_path / "asset" / "python" / "snsflow"
+    packages = sorted(p.name for p in packaged.iterdir() if p.is_dir() and p.name != "__pycache__")
+    assert packages == ["store"]
+
+
 def test_without_the_runtimes_python_the_layer_ships_source_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
