@@ -118,22 +118,30 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(name)
 
 
+# One decoder for every message: ``json.loads`` with options builds a new one per call.
+_MESSAGE_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _message_value(message: str) -> Any:
     """The message as JSON if it is JSON, else the string itself (contract §4)."""
     try:
-        return json.loads(message, parse_constant=_reject_constant)
+        return _MESSAGE_DECODER.decode(message)
     except (ValueError, RecursionError):
         return message
 
 
-def _encode(document: dict[str, Any]) -> bytes:
+def _encode(document: dict[str, Any]) -> tuple[str, int]:
+    """The document as JSON text and that text's size in UTF-8 bytes."""
     text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    if text.isascii():  # O(1): the size is the length, no need to encode
+        return text, len(text)
     try:
-        return text.encode("utf-8")
+        return text, len(text.encode("utf-8"))
     except UnicodeEncodeError:
         # The message, parsed, can hold a lone surrogate (a "\\ud800" escape inside its JSON),
         # which UTF-8 cannot carry: escape it (and everything else) instead.
-        return json.dumps(document, separators=(",", ":")).encode("ascii")
+        text = json.dumps(document, separators=(",", ":"))
+        return text, len(text)
 
 
 def build_execution_input(workflow_id: str, notification: Notification) -> str:
@@ -153,17 +161,17 @@ def build_execution_input(workflow_id: str, notification: Notification) -> str:
         "rawMessage": notification.message,
         "messageAttributes": notification.message_attributes,
     }
-    encoded = _encode(document)
-    if len(encoded) > MAX_EXECUTION_INPUT_BYTES:
+    text, size = _encode(document)
+    if size > MAX_EXECUTION_INPUT_BYTES:
         document["rawMessage"] = None
         document["rawMessageOmitted"] = True
-        encoded = _encode(document)
-    if len(encoded) > MAX_EXECUTION_INPUT_BYTES:
+        text, size = _encode(document)
+    if size > MAX_EXECUTION_INPUT_BYTES:
         raise ExecutionInputTooLargeError(
-            f"the execution input would be {len(encoded)} bytes; Step Functions accepts at most "
+            f"the execution input would be {size} bytes; Step Functions accepts at most "
             f"{MAX_EXECUTION_INPUT_BYTES}"
         )
-    return encoded.decode("utf-8")
+    return text
 
 
 class WorkflowSource(Protocol):
