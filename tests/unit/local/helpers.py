@@ -15,29 +15,9 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from mypy_boto3_sns import SNSClient
 
 from snsflow.local.sns import LocalSns
+from tests.support.sns_spec import SIGNED_KEYS
 from tests.unit.local.receiver import Receiver
 
-_SIGNED_KEYS = {
-    "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
-    "SubscriptionConfirmation": (
-        "Message",
-        "MessageId",
-        "SubscribeURL",
-        "Timestamp",
-        "Token",
-        "TopicArn",
-        "Type",
-    ),
-    "UnsubscribeConfirmation": (
-        "Message",
-        "MessageId",
-        "SubscribeURL",
-        "Timestamp",
-        "Token",
-        "TopicArn",
-        "Type",
-    ),
-}
 _DIGESTS = {"1": hashes.SHA1, "2": hashes.SHA256}
 
 
@@ -48,7 +28,7 @@ def http_get(url: str) -> urllib3.BaseHTTPResponse:
 def signature_is_valid(fields: dict[str, Any], certificate_pem: bytes, version: str) -> bool:
     """An independent check (written from the SNS documentation, not with snsflow's code)."""
     signed = "".join(
-        f"{key}\n{fields[key]}\n" for key in _SIGNED_KEYS[fields["Type"]] if key in fields
+        f"{key}\n{fields[key]}\n" for key in SIGNED_KEYS[fields["Type"]] if key in fields
     ).encode()
     public_key = x509.load_pem_x509_certificate(certificate_pem).public_key()
     assert isinstance(public_key, RSAPublicKey)

@@ -18,24 +18,10 @@ from snsflow.sns import (
     parse_message,
 )
 from tests.support.sns import SnsTestSigner
+from tests.support.sns_spec import SIGNED_KEYS
 
 SIGNED_AT = datetime(2031, 5, 17, 8, 30, 12, 345000, tzinfo=UTC)
 REMOVED = object()
-# Written out from the SNS documentation, independently of the code under test.
-_CONFIRMATION_KEYS = (
-    "Message",
-    "MessageId",
-    "SubscribeURL",
-    "Timestamp",
-    "Token",
-    "TopicArn",
-    "Type",
-)
-SIGNED_KEYS = {
-    "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
-    "SubscriptionConfirmation": _CONFIRMATION_KEYS,
-    "UnsubscribeConfirmation": _CONFIRMATION_KEYS,
-}
 
 # (Type, SignatureVersion, with Subject)
 VARIANTS = [
