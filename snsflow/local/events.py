@@ -206,6 +206,11 @@ class StatusEventPump:
         self._account_id = account_id
         #: Execution ARN -> the last status whose event was delivered (or dropped).
         self._sent: dict[str, str] = {}
+        #: Every execution seen so far, and per state machine those not yet settled (no terminal
+        #: event sent): a poll lists only what is new and asks only after what is unsettled, so
+        #: its cost follows the executions in flight rather than all executions ever run.
+        self._seen: set[str] = set()
+        self._unsettled: dict[str, set[str]] = {arn: set() for arn in self._state_machine_arns}
         #: Events whose delivery failed, in order, by (execution ARN, status).
         self._pending: dict[tuple[str, str], _Pending] = {}
         self._lock = threading.Lock()
@@ -221,20 +226,47 @@ class StatusEventPump:
         """One pass: send every event due since the last one; returns how many were sent."""
         with self._lock:
             for state_machine_arn in self._state_machine_arns:
-                for summary in self._executions(state_machine_arn):
-                    self._collect(summary["executionArn"], summary["status"])
+                self._collect_new(state_machine_arn)
+                self._collect_ended(state_machine_arn)
             return self._send_pending()
 
-    def _executions(self, state_machine_arn: str) -> list[dict[str, Any]]:
+    def _collect_new(self, state_machine_arn: str) -> None:
+        """Executions started since the last poll: ListExecutions is newest first, so paging
+        stops at the first page holding nothing new."""
         paginator = self._client.get_paginator("list_executions")
-        return [
-            dict(item)
-            for page in paginator.paginate(stateMachineArn=state_machine_arn)
-            for item in page["executions"]
-        ]
+        for page in paginator.paginate(stateMachineArn=state_machine_arn):
+            new = [item for item in page["executions"] if item["executionArn"] not in self._seen]
+            for item in new:
+                arn = item["executionArn"]
+                self._seen.add(arn)
+                self._unsettled[state_machine_arn].add(arn)
+                self._collect(arn, item["status"])
+            if not new:
+                return
 
-    def _collect(self, execution_arn: str, status: str) -> None:
-        if status not in FORWARDED_STATUSES or self._sent.get(execution_arn) == status:
+    def _collect_ended(self, state_machine_arn: str) -> None:
+        """Unsettled executions no longer running have ended (or are ending): describe them."""
+        unsettled = self._unsettled[state_machine_arn]
+        if not unsettled:
+            return
+        paginator = self._client.get_paginator("list_executions")
+        running = {
+            item["executionArn"]
+            for page in paginator.paginate(
+                stateMachineArn=state_machine_arn, statusFilter="RUNNING"
+            )
+            for item in page["executions"]
+        }
+        for arn in sorted(unsettled - running):
+            self._collect(arn, None)
+
+    def _collect(self, execution_arn: str, listed_status: str | None) -> None:
+        """Queue the events due for an execution; ``listed_status`` (from a listing, if any)
+        spares a DescribeExecution when nothing changed."""
+        if listed_status is not None and (
+            listed_status not in FORWARDED_STATUSES
+            or self._sent.get(execution_arn) == listed_status
+        ):
             return
         if any(key[0] == execution_arn for key in self._pending):
             return  # still retrying an earlier event of this execution
@@ -283,6 +315,9 @@ class StatusEventPump:
                 LOGGER.exception("status event for %s dropped after retries", execution_arn)
             del self._pending[key]
             self._sent[execution_arn] = status
+            if status in TERMINAL_STATUSES:
+                for unsettled in self._unsettled.values():
+                    unsettled.discard(execution_arn)
             sent += 1
         return sent
 
