@@ -15,12 +15,12 @@ UnsubscribeConfirmation so that an operator sees it (docs/webhook.md).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Protocol
 
 import urllib3
 
 from snsflow.errors import BadRequestError, DependencyUnavailableError
+from snsflow.http import BoundedHttpGet, HttpAnswer
 from snsflow.sns import SubscriptionConfirmation, validate_subscribe_url
 
 #: SNS answers a confirmation with a short XML document.
@@ -42,12 +42,6 @@ class SubscriptionConfirmationRejectedError(BadRequestError):
     code = "subscription_confirmation_rejected"
 
 
-@dataclass(frozen=True)
-class HttpAnswer:
-    status: int
-    body: bytes
-
-
 class HttpGetter(Protocol):
     def get(self, url: str) -> HttpAnswer:
         """GET ``url`` without following redirects; raise
@@ -59,24 +53,17 @@ class UrllibHttpGetter:
     """GETs with urllib3 (shipped with botocore): no retries, no redirects, short timeouts."""
 
     def __init__(self, *, timeout_seconds: float, max_bytes: int = MAX_ANSWER_BYTES) -> None:
-        self._timeout = urllib3.Timeout(connect=timeout_seconds, read=timeout_seconds)
-        self._max_bytes = max_bytes
-        self._pool = urllib3.PoolManager(retries=False, maxsize=1)
+        self._get = BoundedHttpGet(timeout_seconds=timeout_seconds, max_bytes=max_bytes)
 
     def get(self, url: str) -> HttpAnswer:
         try:
-            response = self._pool.request(
-                "GET", url, redirect=False, timeout=self._timeout, preload_content=False
-            )
-            try:
-                body = response.read(self._max_bytes)
-            finally:
-                response.release_conn()
+            answer = self._get(url)
         except urllib3.exceptions.HTTPError as error:
             raise SubscriptionConfirmationFailedError(
                 f"SNS could not be reached to confirm the subscription: {type(error).__name__}"
             ) from None
-        return HttpAnswer(status=response.status, body=body)
+        # Only the start of SNS's answer is read (the subscription ARN, or an error code).
+        return HttpAnswer(status=answer.status, body=answer.body[: self._get.max_bytes])
 
 
 class SubscribeUrlConfirmer:

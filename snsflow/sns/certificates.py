@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.x509.oid import NameOID
 
+from snsflow.http import BoundedHttpGet
 from snsflow.sns.errors import CertificateFetchError, CertificateInvalidError
 
 #: Real SNS certificates are about 2 KiB; anything much larger is not one.
@@ -106,35 +107,27 @@ class UrllibCertificateFetcher:
         max_bytes: int = MAX_CERTIFICATE_BYTES,
         allow_http: bool = False,
     ) -> None:
-        self._timeout = urllib3.Timeout(connect=timeout_seconds, read=timeout_seconds)
-        self._max_bytes = max_bytes
+        self._get = BoundedHttpGet(timeout_seconds=timeout_seconds, max_bytes=max_bytes)
         self._schemes = ("https://", "http://") if allow_http else ("https://",)
-        self._pool = urllib3.PoolManager(retries=False, maxsize=1)
 
     def fetch(self, url: str) -> bytes:
         if not url.startswith(self._schemes):
             raise CertificateFetchError(f"refusing to fetch {url[:300]!r}: not an https URL")
         try:
-            response = self._pool.request(
-                "GET", url, redirect=False, timeout=self._timeout, preload_content=False
-            )
-            try:
-                if response.status != 200:
-                    raise CertificateFetchError(
-                        f"fetching the certificate {url[:300]!r} answered HTTP {response.status}"
-                    )
-                body = response.read(self._max_bytes + 1)
-            finally:
-                response.release_conn()
+            answer = self._get(url)
         except urllib3.exceptions.HTTPError as exc:
             raise CertificateFetchError(
                 f"fetching the certificate {url[:300]!r} failed: {type(exc).__name__}"
             ) from None
-        if len(body) > self._max_bytes:
+        if answer.status != 200:
             raise CertificateFetchError(
-                f"the certificate at {url[:300]!r} is larger than {self._max_bytes} bytes"
+                f"fetching the certificate {url[:300]!r} answered HTTP {answer.status}"
             )
-        return body
+        if len(answer.body) > self._get.max_bytes:
+            raise CertificateFetchError(
+                f"the certificate at {url[:300]!r} is larger than {self._get.max_bytes} bytes"
+            )
+        return answer.body
 
 
 class StaticCertificateFetcher:

@@ -16,8 +16,9 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
+from snsflow.http import HttpAnswer
 from snsflow.local.stack import LocalStack
-from snsflow.subscriptions import HttpAnswer, UrllibHttpGetter
+from snsflow.subscriptions import UrllibHttpGetter
 from tests.e2e.conftest import OutboundRecorder
 from tests.e2e.test_rejections_over_http import deliver, signer
 from tests.support.sns import SnsTestSigner

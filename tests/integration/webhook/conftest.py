@@ -25,11 +25,12 @@ from functions.status import handler as status_handler
 from functions.webhook import handler as webhook_handler
 from snsflow import aws
 from snsflow.definitions import deployed_definition
+from snsflow.http import HttpAnswer
 from snsflow.sns.verifier import utc_now
 from snsflow.store.executions import ExecutionRecord, ExecutionStore
 from snsflow.store.subscriptions import SubscriptionStore
 from snsflow.store.workflows import WorkflowRecord, WorkflowRegistry
-from snsflow.subscriptions import HttpAnswer, SubscriptionConfirmationFailedError
+from snsflow.subscriptions import SubscriptionConfirmationFailedError
 from snsflow.workflows import load_workflows
 from tests.support.apigw import LambdaContext, execution_status_event, sns_delivery_event
 from tests.support.sns import FakeCertificateFetcher, SnsTestSigner

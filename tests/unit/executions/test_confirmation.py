@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from snsflow.http import HttpAnswer
 from snsflow.sns import SubscribeUrlRejectedError, SubscriptionConfirmation
 from snsflow.subscriptions import (
-    HttpAnswer,
     SubscribeUrlConfirmer,
     SubscriptionConfirmationFailedError,
     SubscriptionConfirmationRejectedError,
