@@ -148,7 +148,9 @@ def test_an_internal_error_with_details_is_answered_without_them(
     assert reply.body == {"error": {"code": "internal_error", "message": "internal error"}}
 
 
-def test_the_api_key_is_never_logged(stack: Stack, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_api_key_is_never_logged(
+    stack: Stack, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     # The handler's own JSON log lines, formatted as in Lambda.
     lines = io.StringIO()
     json_lines = logging.StreamHandler(lines)
@@ -167,7 +169,11 @@ def test_the_api_key_is_never_logged(stack: Stack, caplog: pytest.LogCaptureFixt
         handler_logger.removeHandler(json_lines)
 
     logged = lines.getvalue()
-    assert "delivery handled" in logged  # the logs were captured
+    metric_documents = capsys.readouterr().out
+    assert "delivery refused" in logged  # the logs were captured
     assert "unexpected failure" in logged
+    outcomes = [json.loads(line).get("outcome") for line in metric_documents.splitlines()]
+    assert "accepted" in outcomes  # and the EMF records
     assert TEST_API_KEY not in logged
+    assert TEST_API_KEY not in metric_documents
     assert TEST_API_KEY not in caplog.text
