@@ -257,13 +257,14 @@ class ExecutionLauncher:
         for the next delivery or the reconciler).
         """
         execution_input = build_execution_input(workflow.workflow_id, notification)
+        name = execution_name(notification.message_id)
         now = self._clock()
         record = self._records.claim(
             ExecutionClaim(
                 workflow_id=workflow.workflow_id,
                 message_id=notification.message_id,
-                execution_id=execution_id(workflow.workflow_id, notification.message_id),
-                execution_name=execution_name(notification.message_id),
+                execution_id=execution_id_for_name(workflow.workflow_id, name),
+                execution_name=name,
                 topic_arn=notification.topic_arn,
                 subject=notification.subject,
                 message_timestamp=notification.timestamp_raw,

@@ -116,18 +116,21 @@ def _response(status: int, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _refused(error: SnsflowError) -> dict[str, Any]:
+def _refused(error: SnsflowError, workflow_id: str) -> dict[str, Any]:
     failed = error.http_status >= 500
     log = logger.warning if failed else logger.info
-    log("delivery refused", extra={"status": error.http_status, "errorCode": error.code})
+    log(
+        "delivery refused",
+        extra={"workflowId": workflow_id, "status": error.http_status, "errorCode": error.code},
+    )
     metric = "DeliveriesFailed" if failed else "DeliveriesRefused"
     metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
     return _response(error.http_status, error.to_body())
 
 
-def _unexpected() -> dict[str, Any]:
+def _unexpected(workflow_id: str) -> dict[str, Any]:
     # A bug or a deployment fault (permissions, a missing table): the details go to the log only.
-    logger.exception("unexpected failure")
+    logger.exception("unexpected failure", extra={"workflowId": workflow_id})
     metrics.add_metric(name="DeliveriesFailed", unit=MetricUnit.Count, value=1)
     return _response(500, SnsflowError("internal error").to_body())
 
@@ -151,16 +154,15 @@ def _record_outcome(answer: dict[str, Any], workflow_id: str) -> None:
 @event_source(data_class=APIGatewayProxyEvent)
 def lambda_handler(event: APIGatewayProxyEvent, _context: LambdaContext) -> dict[str, Any]:
     workflow_id = event.path_parameters.get("workflowId", "")
-    logger.append_keys(workflowId=workflow_id)
     try:
         body = _body(event, _settings().max_body_bytes)
         # The raw headers: the one look-up there ignores case itself.
         answer = _webhook().handle(workflow_id, body, event.get("headers") or {})
     except SnsflowError as error:
         if error.http_status >= 500 and not error.retryable:
-            return _unexpected()
-        return _refused(error)
+            return _unexpected(workflow_id)
+        return _refused(error, workflow_id)
     except Exception:
-        return _unexpected()
+        return _unexpected(workflow_id)
     _record_outcome(answer, workflow_id)
     return _response(200, answer)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -54,14 +55,18 @@ def test_a_redelivery_is_recorded_as_a_duplicate_with_its_delivery_count(
     assert document["deliveries"] == reply.body["deliveries"] == 2
 
 
-def test_a_refused_delivery_counts_as_refused_without_a_handled_record(
-    stack: Stack, capsys: pytest.CaptureFixture[str]
+def test_a_refused_delivery_counts_as_refused_and_logs_why(
+    stack: Stack, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     capsys.readouterr()
+    caplog.set_level(logging.INFO)
 
     reply = stack.deliver("order-events", "not an envelope")
 
     assert reply.status == 400
-    documents = [doc for doc in stdout_documents(capsys) if "_aws" in doc]
+    documents = [line for line in stdout_documents(capsys) if "_aws" in line]
     assert [metric_names(doc) for doc in documents] == [{"DeliveriesRefused"}]
     assert "outcome" not in documents[0]
+    [refusal] = [record for record in caplog.records if record.msg == "delivery refused"]
+    assert refusal.__dict__["workflowId"] == "order-events"
+    assert refusal.__dict__["errorCode"] == reply.body["error"]["code"]
