@@ -11,10 +11,9 @@ from collections.abc import Mapping
 
 from aws_cdk import Token
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings
 
 from infra.config import StackConfig
-from snsflow.settings import FUNCTION_SETTINGS
+from snsflow.settings import FUNCTION_SETTINGS, SnsflowSettings, environment_variable
 from snsflow.store.tables import ALL_TABLES
 
 __all__ = ["FUNCTION_SETTINGS", "settings_environment", "settings_values"]
@@ -35,11 +34,9 @@ def settings_values(
     return values
 
 
-def environment_variable(settings: type[BaseSettings], field: str) -> str:
-    return f"{settings.model_config.get('env_prefix', '')}{field}".upper()
-
-
-def settings_environment(settings: type[BaseSettings], values: Mapping[str, str]) -> dict[str, str]:
+def settings_environment(
+    settings: type[SnsflowSettings], values: Mapping[str, str]
+) -> dict[str, str]:
     """``{"SNSFLOW_<FIELD>": value}`` for every field of ``settings`` the stack offers."""
     missing = [
         name
@@ -50,24 +47,27 @@ def settings_environment(settings: type[BaseSettings], values: Mapping[str, str]
         raise ValueError(
             f"{settings.__name__} requires {', '.join(missing)}, which the stack does not set"
         )
-    offered = {name: values[name] for name in settings.model_fields if name in values}
-    _validate(settings, offered)
-    return {environment_variable(settings, name): value for name, value in offered.items()}
+    environment = {
+        environment_variable(name): values[name] for name in settings.model_fields if name in values
+    }
+    _validate(settings, environment)
+    return environment
 
 
-def _validate(settings: type[BaseSettings], offered: Mapping[str, str]) -> None:
-    """The function's own model judges the values now, not at the function's first start.
+def _validate(settings: type[SnsflowSettings], environment: Mapping[str, str]) -> None:
+    """The function's own model judges the environment now, not at the function's first start.
 
     Values known only at deploy time (tokens: table names, the secret) cannot be judged yet.
     """
     try:
-        settings.model_validate(offered)
+        settings.from_environment(environment)
     except ValidationError as exc:
-        problems = [
-            f"{'.'.join(map(str, error['loc']))}: {error['msg']}"
-            for error in exc.errors()
-            if not Token.is_unresolved(offered.get(str(error["loc"][0]), ""))
-        ]
+        problems = []
+        for error in exc.errors():
+            variable = str(error["loc"][0]) if error["loc"] else ""  # none: the whole model
+            if not Token.is_unresolved(environment.get(variable, "")):
+                where = ".".join(map(str, error["loc"]))
+                problems.append(f"{where}: {error['msg']}" if where else error["msg"])
         if problems:
             raise ValueError(
                 f"{settings.__name__} refuses the stack's values: {'; '.join(problems)}"

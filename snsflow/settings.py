@@ -1,4 +1,4 @@
-"""Configuration: pydantic settings read once from the environment (``SNSFLOW_*``).
+"""Configuration: pydantic models read once from the environment (``SNSFLOW_<FIELD>``).
 
 The CDK stack and the local stack fill these variables the same way; nothing else in snsflow
 reads ``os.environ``.
@@ -6,17 +6,87 @@ reads ``os.environ``.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
-from types import MappingProxyType
+from types import MappingProxyType, UnionType
+from typing import Any, Self, Union, get_args, get_origin
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AliasGenerator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    model_validator,
+)
+
+#: Every setting ``<field>`` is the environment variable ``SNSFLOW_<FIELD>``.
+ENV_PREFIX = "SNSFLOW_"
+#: The validation context key of an environment that stands in for ``os.environ``.
+_ENVIRONMENT = "environment"
 
 
-class SnsflowSettings(BaseSettings):
-    """Base for the settings of each function."""
+def environment_variable(field: str) -> str:
+    """The environment variable of the settings field ``field``."""
+    return f"{ENV_PREFIX}{field.upper()}"
 
-    model_config = SettingsConfigDict(env_prefix="SNSFLOW_", frozen=True, extra="ignore")
+
+def _holds_json(annotation: Any) -> bool:
+    """Whether a field of this type is given as JSON (a collection, e.g. ``["a", "b"]``)."""
+    if get_origin(annotation) in (Union, UnionType):
+        return any(_holds_json(member) for member in get_args(annotation))
+    origin = get_origin(annotation) or annotation
+    return isinstance(origin, type) and issubclass(origin, (tuple, list, set, frozenset, dict))
+
+
+class SnsflowSettings(BaseModel):
+    """Base for the settings of each function: each field ``<field>`` is read from the
+    variable ``SNSFLOW_<FIELD>`` (collections as JSON) unless given as a keyword. Errors name
+    the variable and never show the values (some are secrets)."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="ignore",
+        # The variable names are the fields' aliases, so that errors name them.
+        alias_generator=AliasGenerator(validation_alias=environment_variable),
+        hide_input_in_errors=True,
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_environment(cls, given: Any, info: ValidationInfo) -> Any:
+        """The environment's values, overridden by the ones given by field name or variable."""
+        if not isinstance(given, Mapping):
+            return given
+        environment = (info.context or {}).get(_ENVIRONMENT, os.environ)
+        values: dict[str, Any] = {}
+        for name, field in cls.model_fields.items():
+            variable = environment_variable(name)
+            if name in given:
+                values[variable] = given[name]
+            elif variable in given:
+                values[variable] = given[variable]
+            elif variable in environment:
+                values[variable] = _environment_value(
+                    variable, environment[variable], json_value=_holds_json(field.annotation)
+                )
+        return values
+
+    @classmethod
+    def from_environment(cls, environment: Mapping[str, str]) -> Self:
+        """The settings read from ``environment`` instead of the process's environment."""
+        return cls.model_validate({}, context={_ENVIRONMENT: environment})
+
+
+def _environment_value(variable: str, value: str, *, json_value: bool) -> Any:
+    if not json_value:
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f'{variable} must be JSON, e.g. ["a", "b"] ({exc.msg})') from None
 
 
 class KeysCommandSettings(SnsflowSettings):
