@@ -52,6 +52,9 @@ class SnsflowSettings(BaseModel):
         # The variable names are the fields' aliases, so that errors name them.
         alias_generator=AliasGenerator(validation_alias=environment_variable),
         hide_input_in_errors=True,
+        # Each function constructs one of these models: build only its validator, on first use
+        # (saves ~3 ms of import in every function; building one costs ~0.6 ms).
+        defer_build=True,
     )
 
     @model_validator(mode="before")
