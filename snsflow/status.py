@@ -12,7 +12,6 @@ import logging
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 
 from snsflow.executions import (
@@ -50,7 +49,20 @@ class ExecutionStatusChange(BaseModel):
     cause: str | None = None
 
 
-class ExecutionStatusChangeEvent(EventBridgeModel):
+class ExecutionStatusChangeEvent(BaseModel):
+    """The EventBridge event around it. Its envelope is modelled here, field for field as
+    Powertools' ``EventBridgeModel``: importing that one imports Powertools' parser package
+    (~30 ms of every status and reconciler cold start)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    version: str
+    id: str
+    source: str
+    account: str
+    time: datetime
+    region: str
+    resources: list[str]
     detail_type: Literal["Step Functions Execution Status Change"] = Field(alias="detail-type")
     detail: ExecutionStatusChange
 

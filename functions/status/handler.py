@@ -12,8 +12,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from snsflow import aws
 from snsflow.clock import utc_now
@@ -47,7 +47,7 @@ def _recorder() -> StatusEventRecorder:
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(event: dict[str, Any], _context: LambdaContext) -> dict[str, Any]:
     try:
-        change = parse(event=event, model=ExecutionStatusChangeEvent).detail
+        change = ExecutionStatusChangeEvent.model_validate(event).detail
     except ValidationError as error:
         logger.warning("not an execution status change event", extra={"reason": str(error)})
         metrics.add_metric(name="StatusEventsMalformed", unit=MetricUnit.Count, value=1)
