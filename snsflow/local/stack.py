@@ -53,9 +53,9 @@ from snsflow.local.events import Schedule, StatusEventPump
 from snsflow.local.gateway import LambdaHandler, LocalApiGateway, LocalLambdaContext, Route
 from snsflow.local.loopback import SHUTDOWN_POLL_SECONDS
 from snsflow.local.sns import LocalSns
-from snsflow.settings import FUNCTION_SETTINGS
+from snsflow.settings import FUNCTION_SETTINGS, environment_variable
 from snsflow.store.keys import DynamoKeyStore
-from snsflow.store.tables import ALL_TABLES, TableSchema
+from snsflow.store.tables import ALL_TABLES
 from snsflow.store.workflows import WorkflowRecord, WorkflowRegistry
 from snsflow.workflows import Workflow, load_workflows
 
@@ -137,11 +137,6 @@ def table_name(logical_name: str) -> str:
     return f"{RESOURCE_PREFIX}-{logical_name.lower()}"
 
 
-def table_name_variable(schema: TableSchema) -> str:
-    """The settings variable naming a table, as the CDK stack sets it."""
-    return f"SNSFLOW_{schema.settings_field.upper()}"
-
-
 def function_environment(
     *,
     tables: Mapping[str, str],
@@ -160,9 +155,12 @@ def function_environment(
     """
     no_proxy = ",".join(filter(None, (os.environ.get("NO_PROXY"), _LOOPBACK_HOSTS)))
     return {
-        **{table_name_variable(schema): tables[schema.logical_name] for schema in ALL_TABLES},
-        "SNSFLOW_PAGINATION_SECRET": pagination_secret,
-        "SNSFLOW_TRUSTED_SNS_URL_PREFIXES": json.dumps([trusted_sns_url_prefix]),
+        **{
+            environment_variable(schema.settings_field): tables[schema.logical_name]
+            for schema in ALL_TABLES
+        },
+        environment_variable("pagination_secret"): pagination_secret,
+        environment_variable("trusted_sns_url_prefixes"): json.dumps([trusted_sns_url_prefix]),
         # What the deployed functions get besides their settings (infra/functions.py), with
         # metrics and traces off: there is no CloudWatch or X-Ray to send them to.
         "POWERTOOLS_SERVICE_NAME": RESOURCE_PREFIX,
