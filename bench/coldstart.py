@@ -79,7 +79,7 @@ def lambda_environment(task_root: Path) -> dict[str, str]:
         "AWS_LAMBDA_FUNCTION_NAME": "snsflow-coldstart",
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.14",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
         "LAMBDA_TASK_ROOT": str(task_root),
         "POWERTOOLS_SERVICE_NAME": "snsflow",
         "POWERTOOLS_METRICS_NAMESPACE": "snsflow",
