@@ -44,7 +44,7 @@ def _holds_json(annotation: Any) -> bool:
 class SnsflowSettings(BaseModel):
     """Base for the settings of each function: each field ``<field>`` is read from the
     variable ``SNSFLOW_<FIELD>`` (collections as JSON) unless given as a keyword. Errors name
-    the variable and never show the values (some are secrets)."""
+    the variable; their printed form never shows the values (some are secrets)."""
 
     model_config = ConfigDict(
         frozen=True,

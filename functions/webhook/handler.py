@@ -135,23 +135,30 @@ def _unexpected(workflow_id: str) -> dict[str, Any]:
     return _response(500, SnsflowError("internal error").to_body())
 
 
-def _record_outcome(answer: dict[str, Any], workflow_id: str) -> None:
+def _record_outcome(
+    answer: dict[str, Any], workflow_id: str, event: dict[str, Any], context: LambdaContext
+) -> None:
     """One line per handled delivery: the metrics document (EMF) is also its log record.
 
     A separate log line would be a second stdout write per delivery and cost more CPU than the
-    webhook's own logic; the EMF document's metadata carries what that line said, and Logs
+    webhook's own logic; the EMF document's metadata carries the outcome, the ids and the
+    request ids (to join it with the access log and the invocation's other lines), and Logs
     Insights queries it like any JSON log line.
     """
     metrics.add_metric(name=_OUTCOME_METRICS[answer["status"]], unit=MetricUnit.Count, value=1)
     metrics.add_metadata(key="outcome", value=answer["status"])
     metrics.add_metadata(key="workflowId", value=workflow_id)
+    metrics.add_metadata(key="function_request_id", value=context.aws_request_id)
+    api_request_id = (event.get("requestContext") or {}).get("requestId")
+    if api_request_id:
+        metrics.add_metadata(key="apiRequestId", value=api_request_id)
     for key in _LOGGED_ANSWER_FIELDS.intersection(answer):
         metrics.add_metadata(key=key, value=answer[key])
 
 
 @logger.inject_lambda_context(log_event=False)  # the query string carries the API key
 @metrics.log_metrics(raise_on_empty_metrics=False)
-def lambda_handler(event: dict[str, Any], _context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The four fields of the REST proxy event used here are read as they are: Powertools' event
     # data classes would import every event source's class at each cold start (about 20 ms).
     workflow_id: str = (event.get("pathParameters") or {}).get("workflowId") or ""
@@ -165,5 +172,5 @@ def lambda_handler(event: dict[str, Any], _context: LambdaContext) -> dict[str, 
         return _refused(error, workflow_id)
     except Exception:
         return _unexpected(workflow_id)
-    _record_outcome(answer, workflow_id)
+    _record_outcome(answer, workflow_id, event, context)
     return _response(200, answer)

@@ -45,6 +45,8 @@ def test_an_accepted_notification_writes_one_line_with_its_metric_and_ids(
     assert document["workflowId"] == "order-events"
     assert document["messageId"] == reply.body["messageId"]
     assert document["executionId"] == reply.body["executionId"]
+    assert document["function_request_id"]  # joins the invocation's other lines
+    assert document["apiRequestId"]  # joins the gateway's access log
     assert "4111" not in json.dumps(document)  # ids only, never the message
 
 
