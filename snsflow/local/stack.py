@@ -37,6 +37,8 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -651,8 +653,28 @@ def _load_functions(cleanup: ExitStack) -> dict[str, LambdaHandler]:
     for name in FUNCTION_SETTINGS:
         module = load_function(name)
         cleanup.callback(sys.modules.pop, module.__name__, None)
-        handlers[name] = module.lambda_handler
+        handlers[name] = forgetting_metrics(module.lambda_handler)
     return handlers
+
+
+def forgetting_metrics(handler: LambdaHandler) -> LambdaHandler:
+    """``handler``, leaving no metrics behind after each invocation.
+
+    Locally metrics are off (``POWERTOOLS_METRICS_DISABLED``), and Powertools then never
+    flushes, so never clears, its per-process metric set: every 100 values it would print one
+    EMF document mixing many invocations' metrics and metadata. In Lambda the flush at the end
+    of each invocation clears it; here this does.
+    """
+
+    shared_metric_set = Metrics()  # every Metrics object shares the one set of the process
+
+    def invoke(event: dict[str, Any], context: LambdaContext) -> Any:
+        try:
+            return handler(event, context)
+        finally:
+            shared_metric_set.clear_metrics()
+
+    return invoke
 
 
 def wait_until(

@@ -1,0 +1,56 @@
+"""The local stack runs each function's handler as Lambda would, metrics included."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from types import ModuleType
+
+import pytest
+from aws_lambda_powertools import Metrics
+
+from snsflow.local.gateway import LambdaHandler, LocalLambdaContext
+from snsflow.local.stack import forgetting_metrics, load_function
+from tests.support.apigw import sns_delivery_event
+
+#: Powertools prints its metric set once a metric holds this many values, flushed or not.
+POWERTOOLS_MAX_VALUES = 100
+
+
+@pytest.fixture
+def webhook_module(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    # As the local stack sets them: metrics off, since there is no CloudWatch to send them to.
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for table in ("WORKFLOWS", "EXECUTIONS", "SUBSCRIPTIONS"):
+        monkeypatch.setenv(f"SNSFLOW_{table}_TABLE_NAME", f"local-{table.lower()}")
+    Metrics().clear_metrics()
+    module = load_function("webhook")
+    yield module
+    sys.modules.pop(module.__name__, None)
+    Metrics().clear_metrics()
+
+
+def refuse_many(handler: LambdaHandler, capsys: pytest.CaptureFixture[str]) -> str:
+    """Stdout of more deliveries than Powertools keeps values for, each refused (no AWS call)."""
+    event = sns_delivery_event("order-events", "not an SNS envelope")
+    capsys.readouterr()
+    context = LocalLambdaContext("snsflow-webhook", region="us-east-1", account_id="123456789012")
+    for _ in range(POWERTOOLS_MAX_VALUES + 20):
+        assert handler(event, context)["statusCode"] == 400
+    return capsys.readouterr().out
+
+
+# Powertools empties the set when it prints at 100 values, then warns at the flush after.
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_with_metrics_off_the_bare_handler_leaves_metrics_to_pile_up(
+    webhook_module: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What forgetting_metrics is for: Powertools never clears an unflushed set.
+    assert '"_aws"' in refuse_many(webhook_module.lambda_handler, capsys)
+
+
+def test_the_local_stack_handler_leaves_no_metrics_behind(
+    webhook_module: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert '"_aws"' not in refuse_many(forgetting_metrics(webhook_module.lambda_handler), capsys)
