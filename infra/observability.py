@@ -38,6 +38,7 @@ RECONCILER_METRICS = (
     "ReconcilerFinished",
     "ReconcilerStartFailures",
     "ReconcilerCheckFailures",
+    "ReconcilerRunsFailed",
 )
 #: Counted from the access log: requests answered 401 or 403 (refused key, bad signature, topic
 #: not allowed).

@@ -59,7 +59,12 @@ def _reconciler() -> Reconciler:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(_event: dict[str, Any], _context: LambdaContext) -> dict[str, Any]:
-    report = _reconciler().run()
+    try:
+        report = _reconciler().run()
+    except Exception:
+        # Raised on (the next scheduled run starts over); counted beside the runs' figures.
+        metrics.add_metric(name="ReconcilerRunsFailed", unit=MetricUnit.Count, value=1)
+        raise
     logger.info("reconciled", extra=report.model_dump())
     for name, value in report.model_dump().items():
         metric = "Reconciler" + name.title().replace("_", "")  # e.g. ReconcilerStartFailures

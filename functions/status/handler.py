@@ -52,7 +52,13 @@ def lambda_handler(event: dict[str, Any], _context: LambdaContext) -> dict[str, 
         logger.warning("not an execution status change event", extra={"reason": str(error)})
         metrics.add_metric(name="StatusEventsMalformed", unit=MetricUnit.Count, value=1)
         return {"result": "malformed"}
-    outcome = _recorder().apply(change)
+    try:
+        outcome = _recorder().apply(change)
+    except Exception:
+        # Raised on, so that Lambda retries the event (the reconciler settles the record if
+        # every try fails); counted, so that the failure shows beside the other outcomes.
+        metrics.add_metric(name="StatusEventsFailed", unit=MetricUnit.Count, value=1)
+        raise
     logger.info(
         "status event applied",
         extra={

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from functions.reconciler import handler as reconciler_handler
+from snsflow.errors import SnsflowError
 from tests.integration.webhook.conftest import Stack, later
 
 
@@ -97,3 +99,16 @@ def test_reconciler_records_a_run_started_before_its_claim_was_marked(
     assert record.execution_arn == execution["executionArn"]
     stack.reconcile(later(minutes=20), monkeypatch)
     assert stack.record("order-events", message_id).status == "SUCCEEDED"
+
+
+def test_a_reconciler_run_that_cannot_list_the_workflows_fails_and_is_counted(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack.fail("dynamodb.Scan", "ProvisionedThroughputExceededException", times=3)
+    reconciler_handler.metrics.clear_metrics()
+    capsys.readouterr()
+
+    with pytest.raises(SnsflowError):
+        stack.reconcile(later(minutes=6), monkeypatch)
+
+    assert '"ReconcilerRunsFailed":[1.0]' in capsys.readouterr().out

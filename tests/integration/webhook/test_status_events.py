@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
+from functions.status import handler as status_handler
+from snsflow.errors import SnsflowError
 from tests.integration.webhook.conftest import Stack
 from tests.support.apigw import execution_status_event
 
@@ -111,3 +115,20 @@ def test_an_event_of_another_kind_is_dropped(stack: Stack) -> None:
     assert result == {"result": "malformed"}
     record = stack.record("order-events", json.loads(description["input"])["messageId"])
     assert record.status == "RUNNING"
+
+
+def test_a_status_event_that_cannot_be_recorded_is_raised_for_a_retry_and_counted(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    description = run_to_end(stack, json.dumps({"status": "paid"}))
+    stack.fail("dynamodb.UpdateItem", "ProvisionedThroughputExceededException", times=3)
+    status_handler.metrics.clear_metrics()
+    capsys.readouterr()
+
+    with pytest.raises(SnsflowError):
+        stack.send_status_event(execution_status_event(description))
+
+    flushed = capsys.readouterr().out
+    assert '"StatusEventsFailed":[1.0]' in flushed
+    record = stack.record("order-events", json.loads(description["input"])["messageId"])
+    assert record.status == "RUNNING"  # untouched: the retry will bring it up to date
