@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_lambda_powertools import Metrics
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from moto import mock_aws
 
@@ -236,6 +237,9 @@ def stack(
             reconciler_handler._reconciler,
         ):
             cached.cache_clear()
+        # Powertools keeps one metric set per process, shared by every Metrics object: start
+        # from an empty one, as a fresh container does (a local-stack test may have left some).
+        Metrics().clear_metrics()
 
         calls = AwsCalls()
         step_functions.meta.events.register("before-call", calls.record)
@@ -257,3 +261,6 @@ def stack(
             reconciler_handler._reconciler,
         ):
             cached.cache_clear()
+        # Powertools keeps one metric set per process, shared by every Metrics object: start
+        # from an empty one, as a fresh container does (a local-stack test may have left some).
+        Metrics().clear_metrics()

@@ -8,15 +8,7 @@ from typing import Any
 
 import pytest
 
-from functions.webhook import handler
 from tests.integration.webhook.conftest import Stack
-
-
-@pytest.fixture(autouse=True)
-def no_metrics_left_over() -> None:
-    # Powertools keeps one metric set per process, shared by every Metrics object; a test that
-    # ran the local stack (metrics disabled there, so never flushed) may have left some in it.
-    handler.metrics.clear_metrics()
 
 
 def stdout_documents(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from functions.reconciler import handler as reconciler_handler
 from snsflow.errors import SnsflowError
 from tests.integration.webhook.conftest import Stack, later
 
@@ -105,7 +104,6 @@ def test_a_reconciler_run_that_cannot_list_the_workflows_fails_and_is_counted(
     stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stack.fail("dynamodb.Scan", "ProvisionedThroughputExceededException", times=3)
-    reconciler_handler.metrics.clear_metrics()
     capsys.readouterr()
 
     with pytest.raises(SnsflowError):

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from functions.status import handler as status_handler
 from snsflow.errors import SnsflowError
 from tests.integration.webhook.conftest import Stack
 from tests.support.apigw import execution_status_event
@@ -122,7 +121,6 @@ def test_a_status_event_that_cannot_be_recorded_is_raised_for_a_retry_and_counte
 ) -> None:
     description = run_to_end(stack, json.dumps({"status": "paid"}))
     stack.fail("dynamodb.UpdateItem", "ProvisionedThroughputExceededException", times=3)
-    status_handler.metrics.clear_metrics()
     capsys.readouterr()
 
     with pytest.raises(SnsflowError):
