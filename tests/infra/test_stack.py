@@ -87,6 +87,15 @@ def test_each_workflow_is_registered_at_deploy_time(default_app: Synthesized) ->
         assert delete["parameters"]["Key"] == {"workflowId": {"S": workflow.id}}
 
 
+def test_example_workflows_allow_topics_of_one_account_only() -> None:
+    """A wildcard account would let any AWS account's topic start runs (with the key)."""
+    limited = [w for w in REPOSITORY_WORKFLOWS if w.trigger.allowed_topic_arns is not None]
+    assert limited
+    for workflow in limited:
+        for arn in workflow.trigger.allowed_topic_arns or ():
+            assert re.fullmatch(r"arn:aws:sns:[^:]+:\d{12}:[^:]+", arn), (workflow.id, arn)
+
+
 # --- data ------------------------------------------------------------------------------------
 
 
