@@ -1,9 +1,10 @@
 """Build the Lambda dependencies layer without Docker: ``pip install --platform``.
 
-pip downloads the wheels built for the Lambda platform (manylinux2014, the runtime's Python
-version and CPU architecture) into ``build/layers/``; the CDK app packages that folder. A build
-is keyed by the requirements, the Python version and the architecture, so a second synth reuses
-it offline. Run it ahead of synth with ``make layers`` (``python -m infra.layer_build``).
+pip downloads the wheels built for the Lambda platform (every manylinux level the runtime's
+glibc loads, the runtime's Python version and CPU architecture) into ``build/layers/``; the CDK
+app packages that folder. A build is keyed by the requirements, the Python version, the
+architecture and the accepted platform tags, so a second synth reuses it offline. Run it ahead
+of synth with ``make layers`` (``python -m infra.layer_build``).
 
 Both layers ship byte code compiled by an interpreter of the runtime's Python version
 (:func:`compile_bytecode`): Lambda's file system is read-only, so without it every module would
@@ -32,10 +33,32 @@ Architecture = Literal["arm64", "x86_64"]
 #: is specific to it, and the build needs an interpreter of it (3.14 is not available where the
 #: stack is built yet: docs/deploy.md).
 PYTHON_VERSION = "3.13"
+#: The glibc of the runtime's OS, Amazon Linux 2023 (2.34): the newest manylinux level it loads.
+RUNTIME_GLIBC = (2, 34)
+#: The oldest manylinux level per CPU (as wheel tags name it): aarch64 begins with manylinux2014.
+_OLDEST_GLIBC_MINOR = {"aarch64": 17, "x86_64": 5}
+#: The names older wheels carry instead of (or beside) PEP 600's ``manylinux_2_<minor>``.
+_LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+_WHEEL_CPU: dict[Architecture, str] = {"arm64": "aarch64", "x86_64": "x86_64"}
+
+
+def _manylinux_tags(architecture: Architecture) -> tuple[str, ...]:
+    """Every manylinux tag the runtime loads, newest first (pip prefers earlier tags). pip
+    matches each ``--platform`` literally, so each level is named, in both spellings."""
+    cpu = _WHEEL_CPU[architecture]
+    major, newest = RUNTIME_GLIBC
+    tags: list[str] = []
+    for minor in range(newest, _OLDEST_GLIBC_MINOR[cpu] - 1, -1):
+        tags.append(f"manylinux_{major}_{minor}_{cpu}")
+        if minor in _LEGACY_MANYLINUX:
+            tags.append(f"{_LEGACY_MANYLINUX[minor]}_{cpu}")
+    return tuple(tags)
+
+
 #: Wheel platform tags per Lambda architecture.
-WHEEL_PLATFORMS: dict[Architecture, str] = {
-    "arm64": "manylinux2014_aarch64",
-    "x86_64": "manylinux2014_x86_64",
+WHEEL_PLATFORMS: dict[Architecture, tuple[str, ...]] = {
+    "arm64": _manylinux_tags("arm64"),
+    "x86_64": _manylinux_tags("x86_64"),
 }
 LAYER_REQUIREMENTS = PROJECT_ROOT / "layers" / "requirements.txt"
 BUILD_ROOT = PROJECT_ROOT / "build" / "layers"
@@ -49,7 +72,8 @@ _STRIPPED = ("bin", "__pycache__")
 
 def build_dir(architecture: Architecture, requirements: Path = LAYER_REQUIREMENTS) -> Path:
     """Where the layer for these inputs is (or will be) built; its ``python/`` is the layer."""
-    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:12]
+    inputs = requirements.read_bytes() + " ".join(WHEEL_PLATFORMS[architecture]).encode()
+    digest = hashlib.sha256(inputs).hexdigest()[:12]
     return BUILD_ROOT / f"deps-python{PYTHON_VERSION}-{architecture}-{digest}"
 
 
@@ -67,8 +91,7 @@ def pip_install_command(architecture: Architecture, requirements: Path, target: 
         "cp",
         "--python-version",
         PYTHON_VERSION,
-        "--platform",
-        WHEEL_PLATFORMS[architecture],
+        *(option for tag in WHEEL_PLATFORMS[architecture] for option in ("--platform", tag)),
         "--target",
         str(target),
         "--requirement",

@@ -1,10 +1,14 @@
-"""The Lambda layers: what goes into them and how they are built (no pip run here)."""
+"""The Lambda layers: what goes into them and how they are built (pip runs only offline,
+against wheels the tests make)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import subprocess
 import sys
+import zipfile
 from importlib.metadata import PackageNotFoundError, requires
 from pathlib import Path
 from typing import cast
@@ -76,11 +80,78 @@ def test_layer_is_built_for_the_functions_runtime_and_architectures() -> None:
     command = layer_build.pip_install_command("arm64", Path("req.txt"), Path("out"))
     assert command[:3] == [sys.executable, "-m", "pip"]
     options = " ".join(command)
-    assert "--platform manylinux2014_aarch64" in options
+    platforms = [command[i + 1] for i, option in enumerate(command) if option == "--platform"]
+    assert platforms == list(layer_build.WHEEL_PLATFORMS["arm64"])
     assert f"--python-version {layer_build.PYTHON_VERSION}" in options
     assert "--only-binary=:all:" in options
     assert "--no-deps" in options
     assert "--target out" in options
+
+
+def test_platform_tags_are_every_manylinux_level_of_the_runtimes_glibc_newest_first() -> None:
+    arm = layer_build.WHEEL_PLATFORMS["arm64"]
+    assert arm[0] == "manylinux_2_34_aarch64"
+    assert {"manylinux_2_28_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64"} <= set(arm)
+    assert len(arm) == len(set(arm)) == (34 - 17 + 1) + 1  # and the manylinux2014 spelling
+    x86 = layer_build.WHEEL_PLATFORMS["x86_64"]
+    assert {"manylinux_2_34_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64"} <= set(x86)
+    assert all(tag.endswith("_x86_64") for tag in x86)
+
+
+def _digest(data: bytes) -> str:
+    """A file's hash as a wheel's RECORD writes it."""
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def _wheel(folder: Path, name: str, platform: str) -> None:
+    """A minimal binary wheel of ``name`` 1.0 for the runtime's CPython, tagged ``platform``."""
+    python = "cp" + layer_build.PYTHON_VERSION.replace(".", "")
+    dist_info = f"{name}-1.0.dist-info"
+    files = {
+        f"{name}/__init__.py": f"PLATFORM = {platform!r}\n".encode(),
+        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode(),
+        f"{dist_info}/WHEEL": (
+            "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: false\n"
+            f"Tag: {python}-{python}-{platform}\n"
+        ).encode(),
+    }
+    record = [f"{path},sha256={_digest(data)},{len(data)}" for path, data in files.items()]
+    files[f"{dist_info}/RECORD"] = ("\n".join([*record, f"{dist_info}/RECORD,,"]) + "\n").encode()
+    with zipfile.ZipFile(folder / f"{name}-1.0-{python}-{python}-{platform}.whl", "w") as wheel:
+        for path, data in files.items():
+            wheel.writestr(path, data)
+
+
+@pytest.mark.parametrize(
+    ("architecture", "platform", "installed"),
+    [
+        ("arm64", "manylinux2014_aarch64", True),
+        ("arm64", "manylinux_2_28_aarch64", True),
+        ("arm64", "manylinux_2_34_aarch64", True),
+        ("arm64", "manylinux_2_35_aarch64", False),  # newer than the runtime's glibc
+        ("arm64", "manylinux_2_28_x86_64", False),  # another CPU
+        ("x86_64", "manylinux1_x86_64", True),
+        ("x86_64", "manylinux_2_34_x86_64", True),
+    ],
+)
+def test_pip_takes_exactly_the_wheels_the_runtime_loads(
+    tmp_path: Path, architecture: layer_build.Architecture, platform: str, installed: bool
+) -> None:
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    _wheel(wheels, "probe", platform)
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("probe==1.0\n")
+    target = tmp_path / "layer"
+    command = layer_build.pip_install_command(architecture, requirements, target)
+    done = subprocess.run(
+        [*command, "--no-index", "--find-links", str(wheels)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode == 0) is installed, done.stderr
+    assert (target / "probe" / "__init__.py").is_file() is installed
 
 
 def test_a_build_is_reused_without_running_pip(
