@@ -63,6 +63,10 @@ class StackConfig(BaseModel):
     )
     waf_enabled: bool = Field(default=True, alias="wafEnabled")
     reconcile_every_minutes: int = Field(default=5, alias="reconcileEveryMinutes", ge=1, le=60)
+    #: Reserve the concurrency a function's spec asks for (the reconciler: 1, so that two runs
+    #: never overlap). Lambda refuses any reservation in an account whose concurrency quota is
+    #: 10 (new accounts): there, turn it off.
+    reserved_concurrency: bool = Field(default=True, alias="reservedConcurrency")
     #: Failed requests (4xx) in five minutes above which the "denied requests" alarm fires.
     denied_requests_alarm_threshold: int = Field(
         default=50, alias="deniedRequestsAlarmThreshold", ge=1

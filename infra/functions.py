@@ -39,6 +39,8 @@ class FunctionSpec:
     description: str
     timeout_seconds: int
     memory_mb: int
+    #: Reserved concurrency (context ``reservedConcurrency`` may turn reservations off).
+    reserved_concurrency: int | None = None
 
 
 FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
@@ -47,7 +49,15 @@ FUNCTION_SPECS: tuple[FunctionSpec, ...] = (
     FunctionSpec("authorizer", "Checks the API key of every request", 3, 512),
     FunctionSpec("webhook", "Verifies SNS deliveries and starts one execution each", 10, 1024),
     FunctionSpec("status", "Records Step Functions status changes", 30, 256),
-    FunctionSpec("reconciler", "Starts claims whose start failed; settles stale runs", 120, 256),
+    # One run at a time, whatever the interval: a tick that fires during a run is throttled and
+    # kept in Lambda's asynchronous queue until the run ends (docs/deploy.md).
+    FunctionSpec(
+        "reconciler",
+        "Starts claims whose start failed; settles stale runs",
+        120,
+        256,
+        reserved_concurrency=1,
+    ),
     FunctionSpec("query", "Serves the read-only API and the executions page", 10, 512),
 )
 
@@ -116,6 +126,9 @@ class LambdaFunctions(Construct):
             role=role,
             timeout=Duration.seconds(spec.timeout_seconds),
             memory_size=spec.memory_mb,
+            reserved_concurrent_executions=(
+                spec.reserved_concurrency if config.reserved_concurrency else None
+            ),
             log_group=logs,
             logging_format=lambda_.LoggingFormat.JSON,
             application_log_level_v2=_LAMBDA_LOG_LEVELS[config.log_level],

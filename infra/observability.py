@@ -16,6 +16,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -57,6 +58,7 @@ class Observability(Construct):
         access_logs: logs.ILogGroup,
         functions: Mapping[FunctionName, lambda_.Function],
         state_machines: Mapping[str, sfn.StateMachine],
+        failed_events: Mapping[FunctionName, sqs.IQueue],
     ) -> None:
         super().__init__(scope, id)
         self._config = config
@@ -135,7 +137,24 @@ class Observability(Construct):
                 comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 description=f"The {name} function failed (unhandled errors or timeouts).",
             )
-        self._dashboard(api, denied, server_error_rate, functions, state_machines)
+        failed_event_counts = {
+            name: queue.metric_approximate_number_of_messages_visible(
+                period=_PERIOD, statistic="Maximum"
+            )
+            for name, queue in failed_events.items()
+        }
+        for name, count in failed_event_counts.items():
+            self._alarm(
+                f"FailedEvents-{name}",
+                count,
+                threshold=0,
+                description=f"Events for the {name} function were given up on (EventBridge could "
+                "not deliver them, or Lambda's retries failed or they grew too old) and wait in "
+                "its failed-events queue: read them there, then delete them (docs/deploy.md).",
+            )
+        self._dashboard(
+            api, denied, server_error_rate, functions, state_machines, failed_event_counts
+        )
 
     def custom_metric(self, name: str) -> cloudwatch.Metric:
         return cloudwatch.Metric(
@@ -202,6 +221,7 @@ class Observability(Construct):
         server_error_rate: cloudwatch.IMetric,
         functions: Mapping[FunctionName, lambda_.Function],
         state_machines: Mapping[str, sfn.StateMachine],
+        failed_event_counts: Mapping[FunctionName, cloudwatch.Metric],
     ) -> None:
         dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=self._config.stack_name)
         dashboard.add_widgets(
@@ -263,4 +283,11 @@ class Observability(Construct):
                 left=[m.metric_failed(period=_PERIOD, label=w) for w, m in state_machines.items()],
                 width=8,
             ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Failed events waiting (status, reconciler)",
+                left=[count.with_(label=n) for n, count in failed_event_counts.items()],
+                width=8,
+            )
         )

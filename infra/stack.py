@@ -97,7 +97,7 @@ class SnsflowStack(Stack):
                 "WAF turned off by the operator (context wafEnabled=false); the webhook still "
                 "refuses oversized bodies and every route but the static page needs a key.",
             )
-        ExecutionEvents(
+        self.events = ExecutionEvents(
             self,
             "Events",
             state_machine_arns=[ref.arn for ref in self.workflows.refs],
@@ -113,6 +113,7 @@ class SnsflowStack(Stack):
             access_logs=self.api.access_logs,
             functions=functions,
             state_machines=self.workflows.state_machines,
+            failed_events=self.events.failed_events,
         )
         self._outputs(workflows)
 

@@ -83,7 +83,8 @@ def default_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 @pytest.fixture(scope="session")
 def variant_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """Every non-default setting at once: another workflow folder (three workflows, one of them
-    EXPRESS), x86_64, no deletion protection, no WAF, alarm e-mails, shorter retention."""
+    EXPRESS), x86_64, no deletion protection, no WAF, no reserved concurrency, alarm e-mails,
+    shorter retention."""
     return synthesize(
         tmp_path_factory.mktemp("cdk-variant"),
         stackName="snsflow-variant",
@@ -91,6 +92,7 @@ def variant_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         architecture="x86_64",
         deletionProtection="false",  # as `cdk deploy -c deletionProtection=false` passes it
         wafEnabled=False,
+        reservedConcurrency="false",  # as `cdk deploy -c reservedConcurrency=false` passes it
         alarmEmail="ops@example.com",
         retentionDays=7,
         logRetentionDays=14,

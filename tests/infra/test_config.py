@@ -14,11 +14,17 @@ def test_cdk_json_holds_the_defaults() -> None:
 
 
 def test_cli_context_strings_are_converted() -> None:
-    values = {"retentionDays": "7", "deletionProtection": "false", "wafEnabled": "true"}
+    values = {
+        "retentionDays": "7",
+        "deletionProtection": "false",
+        "wafEnabled": "true",
+        "reservedConcurrency": "false",
+    }
     config = StackConfig.from_context(values.get)
     assert config.retention_days == 7
     assert config.deletion_protection is False
     assert config.waf_enabled is True
+    assert config.reserved_concurrency is False
 
 
 def test_unset_keys_keep_their_defaults() -> None:

@@ -167,6 +167,19 @@ def test_an_sns_delivery_is_answered_within_snss_15_second_timeout(
     assert timeout["authorizer"] + timeout["webhook"] < 15
 
 
+def test_the_reconciler_runs_one_at_a_time_and_nothing_else_reserves_concurrency(
+    default_app: Synthesized,
+) -> None:
+    functions = default_app.resources("AWS::Lambda::Function")
+    reserved = {
+        name: functions[_function_id(default_app, name)]["Properties"].get(
+            "ReservedConcurrentExecutions"
+        )
+        for name in SNSFLOW_FUNCTIONS
+    }
+    assert reserved == {name: 1 if name == "reconciler" else None for name in SNSFLOW_FUNCTIONS}
+
+
 @pytest.mark.parametrize(
     ("function", "settings"),
     [
@@ -473,6 +486,81 @@ def test_reconciler_runs_on_a_schedule(default_app: Synthesized) -> None:
     assert render(target["Arn"]) == f"<{_function_id(default_app, 'reconciler')}.Arn>"
 
 
+def _rule_id(app: Synthesized, kind: str) -> str:
+    (logical_id,) = [
+        logical_id
+        for logical_id, rule in app.resources("AWS::Events::Rule").items()
+        if kind in rule["Properties"]
+    ]
+    return logical_id
+
+
+#: The asynchronously invoked functions: the key of their rule, Lambda's maximum event age.
+ASYNC_FUNCTIONS = {"status": ("EventPattern", 6 * 3600), "reconciler": ("ScheduleExpression", 3600)}
+
+
+@pytest.mark.parametrize("name", sorted(ASYNC_FUNCTIONS))
+def test_events_a_function_never_processes_land_in_its_failed_events_queue(
+    default_app: Synthesized, name: str
+) -> None:
+    app = default_app
+    rule_key, max_event_age = ASYNC_FUNCTIONS[name]
+    queue = _arn(app, app.stack.events.failed_events[name])  # type: ignore[index]
+    rule = app.template["Resources"][_rule_id(app, rule_key)]["Properties"]
+    (target,) = rule["Targets"]
+    assert render(target["DeadLetterConfig"]) == {"Arn": queue}  # EventBridge could not deliver
+    (config,) = [
+        c["Properties"]
+        for c in app.resources("AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": _function_id(app, name)}
+    ]
+    assert render(config["DestinationConfig"]) == {"OnFailure": {"Destination": queue}}
+    assert config["Qualifier"] == "$LATEST"  # what EventBridge invokes (the unqualified ARN)
+    assert config["MaximumRetryAttempts"] == 2
+    assert config["MaximumEventAgeInSeconds"] == max_event_age
+    assert len(app.resources("AWS::Lambda::EventInvokeConfig")) == len(ASYNC_FUNCTIONS)
+
+
+@pytest.mark.parametrize("name", sorted(ASYNC_FUNCTIONS))
+def test_a_failed_events_queue_is_encrypted_kept_14_days_and_written_only_by_its_senders(
+    default_app: Synthesized, name: str
+) -> None:
+    app = default_app
+    queue = app.stack.events.failed_events[name]  # type: ignore[index]
+    properties = app.template["Resources"][app.logical_id(queue)]["Properties"]
+    assert properties["SqsManagedSseEnabled"] is True
+    assert properties["MessageRetentionPeriod"] == 14 * 24 * 3600
+    (policy,) = [
+        p["Properties"]
+        for p in app.resources("AWS::SQS::QueuePolicy").values()
+        if p["Properties"]["Queues"] == [{"Ref": app.logical_id(queue)}]
+    ]
+    deny, allow = render(policy["PolicyDocument"]["Statement"])
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert allow["Effect"] == "Allow"
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow["Action"] == "sqs:SendMessage"
+    rule = _rule_id(app, ASYNC_FUNCTIONS[name][0])
+    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": f"<{rule}.Arn>"}}
+    # Lambda sends the on-failure record with the function's own role: only that role may.
+    for function in SNSFLOW_FUNCTIONS:
+        role = role_of_function(app.template, _function_id(app, function))
+        on_queue = [
+            s for s in role_statements(app.template, role) if _arn(app, queue) in s["Resource"]
+        ]
+        if function != name:
+            assert on_queue == []
+            continue
+        (statement,) = on_queue
+        assert statement["Resource"] == [_arn(app, queue)]
+        assert "sqs:SendMessage" in statement["Action"]
+        assert all(
+            a in ("sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl")
+            for a in statement["Action"]
+        )
+
+
 # --- observability and outputs ---------------------------------------------------------------
 
 
@@ -487,11 +575,34 @@ def test_alarms_cover_errors_denials_reconciler_work_and_failed_executions(
         "snsflow-ReconcilerWorkFound",
         *(f"snsflow-ExecutionsFailed-{w.id}" for w in REPOSITORY_WORKFLOWS),
         *(f"snsflow-FunctionErrors-{name}" for name in SNSFLOW_FUNCTIONS),
+        *(f"snsflow-FailedEvents-{name}" for name in ASYNC_FUNCTIONS),
     }
     assert names == expected
     assert len(default_app.resources("AWS::CloudWatch::Dashboard")) == 1
     # No alarm e-mail configured: alarms have no action and no topic exists.
     assert not default_app.resources("AWS::SNS::Topic")
+
+
+@pytest.mark.parametrize("name", sorted(ASYNC_FUNCTIONS))
+def test_an_event_waiting_in_a_failed_events_queue_raises_an_alarm_and_shows_on_the_dashboard(
+    default_app: Synthesized, name: str
+) -> None:
+    app = default_app
+    queue = app.logical_id(app.stack.events.failed_events[name])  # type: ignore[index]
+    (alarm,) = [
+        a["Properties"]
+        for a in app.resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["AlarmName"] == f"snsflow-FailedEvents-{name}"
+    ]
+    assert alarm["Namespace"] == "AWS/SQS"
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert render(alarm["Dimensions"]) == [{"Name": "QueueName", "Value": f"<{queue}.QueueName>"}]
+    assert alarm["Statistic"] == "Maximum"
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+    (dashboard,) = app.resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    assert "ApproximateNumberOfMessagesVisible" in body
+    assert f'"{queue}", "QueueName"' in body
 
 
 def test_denied_requests_are_counted_from_the_access_log(default_app: Synthesized) -> None:

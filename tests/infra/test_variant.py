@@ -73,6 +73,7 @@ def test_architecture_log_level_and_retention_reach_the_functions(
         assert variables["POWERTOOLS_SERVICE_NAME"] == "snsflow-variant"
         if "SNSFLOW_EXECUTION_RETENTION_DAYS" in variables:
             assert variables["SNSFLOW_EXECUTION_RETENTION_DAYS"] == "7"
+        assert "ReservedConcurrentExecutions" not in properties  # reservedConcurrency=false
     for layer in variant_app.resources("AWS::Lambda::LayerVersion").values():
         assert layer["Properties"]["CompatibleArchitectures"] == ["x86_64"]
     retentions = {
@@ -93,7 +94,7 @@ def test_alarm_email_gets_a_topic_and_every_alarm_notifies_it(variant_app: Synth
     assert subscription["Properties"]["Protocol"] == "email"
     assert subscription["Properties"]["Endpoint"] == "ops@example.com"
     alarms = variant_app.resources("AWS::CloudWatch::Alarm").values()
-    assert len(alarms) == 3 + len(THREE_WORKFLOWS) + 5
+    assert len(alarms) == 3 + len(THREE_WORKFLOWS) + 5 + 2  # ... and the failed-events queues
     for alarm in alarms:
         assert render(alarm["Properties"]["AlarmActions"]) == [f"<{topic_id}>"]
 
