@@ -9,11 +9,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup test lint typecheck demo bench synth layers clean browser screenshot
+.PHONY: help setup test lint typecheck demo bench synth lint-template layers clean browser screenshot
 
 help:
 	@echo "make demo   - run the whole system locally, end to end (no AWS account)"
-	@echo "make test   - lint, type-check and run the full test suite"
+	@echo "make test   - lint, type-check, cfn-lint the synthesized template, run the full test suite"
 	@echo "make bench  - run the benchmarks (figures in bench/results/)"
 	@echo "make synth  - synthesize the CDK app with the real CDK CLI"
 
@@ -34,7 +34,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy snsflow functions infra bench tests app.py
 
-test: browser lint typecheck synth
+test: browser lint typecheck lint-template
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
 # Debian's Chromium, for the browser tests (Playwright's own browser download is not used).
@@ -71,6 +71,11 @@ layers: setup
 synth: setup layers
 	JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
 	  npx --yes aws-cdk@2 synth --quiet
+
+# cfn-lint on the template `make synth` wrote: errors, warnings and informational findings all
+# fail. Rules turned off, each with its reason: .cfnlintrc.yaml (the one place).
+lint-template: synth
+	$(BIN)/cfn-lint cdk.out/*.template.json
 
 clean:
 	rm -rf $(VENV) cdk.out build .mypy_cache .ruff_cache .pytest_cache .hypothesis

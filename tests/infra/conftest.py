@@ -50,9 +50,15 @@ class Synthesized:
 
 
 def synthesize(outdir: Path, **context: Any) -> Synthesized:
-    """Synthesize the app as ``cdk synth`` would (cdk.json context, cdk-nag on), offline."""
+    """Synthesize the app as ``cdk synth`` would (cdk.json context, cdk-nag on, each resource's
+    construct path in its metadata), offline."""
     app = App(
-        context={**CDK_JSON_CONTEXT, "aws:cdk:bundling-stacks": [], **context},
+        context={
+            **CDK_JSON_CONTEXT,
+            "aws:cdk:bundling-stacks": [],
+            "aws:cdk:enable-path-metadata": True,
+            **context,
+        },
         outdir=str(outdir),
     )
     _, stack = build_app(app)
