@@ -62,7 +62,8 @@ def lambda_handler(_event: dict[str, Any], _context: LambdaContext) -> dict[str,
     try:
         report = _reconciler().run()
     except Exception:
-        # Raised on (the next scheduled run starts over); counted beside the runs' figures.
+        # Raised on: Lambda retries the run twice, then the tick goes to the failed-events queue
+        # (docs/deploy.md); counted beside the runs' figures.
         metrics.add_metric(name="ReconcilerRunsFailed", unit=MetricUnit.Count, value=1)
         raise
     logger.info("reconciled", extra=report.model_dump())
