@@ -199,12 +199,11 @@ def test_a_message_sns_gave_up_on_is_recovered_into_exactly_one_execution(
     relay.up.clear()  # the webhook is down for longer than the retry policy
     audit_id = driver.sns.publish(TopicArn=audit, Message='{"who": "ops"}')["MessageId"]
     order_id = driver.sns.publish(TopicArn=orders, Message='{"orderId": "DLQ-1"}')["MessageId"]
-    for message_id in (audit_id, order_id):
-        wait_until(
-            lambda message_id=message_id: _dead_lettered(driver, message_id),
-            timeout=DEADLINE_SECONDS,
-            what=f"{message_id} in the dead-letter queue",
-        )
+    wait_until(
+        lambda: all(_dead_lettered(driver, m) for m in (audit_id, order_id)),
+        timeout=DEADLINE_SECONDS,
+        what="both messages in the dead-letter queue",
+    )
     assert _record(driver.stack, AUDIT, audit_id) is None
     relay.up.set()
 
