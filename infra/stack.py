@@ -17,16 +17,12 @@ from infra.layers import FunctionLayers
 from infra.nag import acknowledge
 from infra.observability import Observability
 from infra.workflows import Workflows
+from snsflow.cli.stack import table_name_output as table_name_output  # re-exported (tests)
 from snsflow.cli.stack import webhook_url_output as webhook_url_output  # re-exported (tests)
-from snsflow.store.tables import ALL_TABLES, EXECUTIONS, WORKFLOWS, TableSchema
+from snsflow.store.tables import ALL_TABLES, EXECUTIONS, WORKFLOWS
 from snsflow.workflows import Workflow, load_workflows
 
 API_URL_OUTPUT = "ApiUrl"
-
-
-def table_name_output(schema: TableSchema) -> str:
-    """``KeysTableName``, ``ExecutionsTableName``...: how the CLI finds the tables."""
-    return f"{schema.logical_name}TableName"
 
 
 class SnsflowStack(Stack):

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
     from mypy_boto3_dynamodb import DynamoDBClient, DynamoDBServiceResource
     from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_sts import STSClient
 
 #: Short timeouts: every caller sits behind API Gateway (29 s) or SNS's delivery timeout, so a
 #: stuck connection must fail fast and be retried by botocore (standard mode, with backoff).
@@ -60,6 +62,8 @@ def reset() -> None:
         dynamodb_client,
         stepfunctions_client,
         sns_client,
+        sqs_client,
+        sts_client,
         cloudformation_client,
     ):
         factory.cache_clear()
@@ -102,6 +106,16 @@ def stepfunctions_client() -> SFNClient:
 @cache
 def sns_client() -> SNSClient:
     return _session().client("sns", endpoint_url=_target.endpoint_url, config=CLIENT_CONFIG)
+
+
+@cache
+def sqs_client() -> SQSClient:
+    return _session().client("sqs", endpoint_url=_target.endpoint_url, config=CLIENT_CONFIG)
+
+
+@cache
+def sts_client() -> STSClient:
+    return _session().client("sts", endpoint_url=_target.endpoint_url, config=CLIENT_CONFIG)
 
 
 @cache

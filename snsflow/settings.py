@@ -172,6 +172,12 @@ class ApiClientSettings(SnsflowSettings):
     api_key: SecretStr | None = None
 
 
+class RecoverCommandSettings(SnsflowSettings):
+    """``snsflow recover``: the retention of the records it writes (the stack's own setting)."""
+
+    execution_retention_days: int = Field(default=30, ge=1, le=3650)
+
+
 class SubscribeCommandSettings(SnsflowSettings):
     """``snsflow subscribe``: the webhook key's value, unless ``--webhook-key`` gives it."""
 

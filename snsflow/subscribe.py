@@ -88,10 +88,61 @@ def parse_topic_arn(text: str) -> Arn:
     return topic
 
 
-def parse_dead_letter_queue_arn(text: str, topic: Arn) -> Arn:
-    """An SQS queue that SNS may use as the subscription's dead-letter queue: a standard queue
-    in the topic's partition, account and region (SNS refuses any other)."""
-    queue = parse_arn(text, service="sqs", what="SQS queue")
+#: ``https://sqs.<region>.amazonaws.com[.cn]/<account>/<queue>``: an SQS queue URL on AWS.
+_AWS_QUEUE_HOST = re.compile(
+    r"sqs\.(?P<region>[a-z]{2,4}(?:-[a-z]+)+-[0-9]{1,2})\.amazonaws\.com(?P<china>\.cn)?"
+)
+_QUEUE_PATH = re.compile(r"/(?P<account>[0-9]{12})/(?P<name>[A-Za-z0-9_-]{1,80}(?:\.fifo)?)")
+
+
+class QueueAddress(BaseModel):
+    """An SQS queue named by its ARN or its URL: the ARN always, the URL when it was given."""
+
+    model_config = ConfigDict(frozen=True)
+
+    arn: Arn
+    url: str | None = None
+
+
+def parse_queue(text: str, *, default_region: str) -> QueueAddress:
+    """An SQS queue ARN, or a queue URL: AWS's (``https://sqs.<region>.amazonaws.com/...``) or
+    a loopback one (the local stack's moto, whose URLs name no region: ``default_region``)."""
+    text = text.strip()
+    if text.startswith("arn:"):
+        return QueueAddress(arn=parse_arn(text, service="sqs", what="SQS queue"))
+    refusal = SubscribeRequestError(
+        f"{text[:300]!r} is not an SQS queue ARN or URL (like "
+        "https://sqs.eu-west-1.amazonaws.com/123456789012/orders-dlq)"
+    )
+    try:
+        parts = urllib.parse.urlsplit(text)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        raise refusal from None
+    path = _QUEUE_PATH.fullmatch(parts.path)
+    aws_host = _AWS_QUEUE_HOST.fullmatch(host)
+    if path is None or parts.query or parts.fragment or parts.username or parts.password:
+        raise refusal
+    if parts.scheme == "https" and aws_host is not None and port is None:
+        partition, region = ("aws-cn" if aws_host["china"] else "aws"), aws_host["region"]
+    elif parts.scheme in ("http", "https") and is_loopback_host(host):
+        partition, region = "aws", default_region
+    else:
+        raise refusal
+    arn = Arn(
+        partition=partition,
+        service="sqs",
+        region=region,
+        account=path["account"],
+        resource=path["name"],
+    )
+    return QueueAddress(arn=arn, url=text)
+
+
+def parse_dead_letter_queue(text: str, topic: Arn) -> Arn:
+    """An SQS queue (ARN or URL) that SNS may use as the subscription's dead-letter queue: a
+    standard queue in the topic's partition, account and region (SNS refuses any other)."""
+    queue = parse_queue(text, default_region=topic.region).arn
     if (queue.partition, queue.account, queue.region) != (
         topic.partition,
         topic.account,

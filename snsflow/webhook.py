@@ -83,7 +83,7 @@ class SubscriptionRecords(Protocol):
 
 
 @functools.lru_cache(maxsize=256)
-def _trigger(workflow: WorkflowRecord) -> SnsTrigger:
+def workflow_trigger(workflow: WorkflowRecord) -> SnsTrigger:
     # The workflow file's own trigger model holds the topic-matching rule (with wildcards).
     return SnsTrigger(
         type="amazon-sns",
@@ -134,7 +134,7 @@ class Webhook:
         workflow = self._workflows.get(workflow_id) if is_workflow_id(workflow_id) else None
         if workflow is None:
             raise WorkflowNotFoundError(f"there is no workflow {workflow_id!r}")
-        if not _trigger(workflow).allows_topic(unverified.topic_arn):
+        if not workflow_trigger(workflow).allows_topic(unverified.topic_arn):
             raise TopicNotAllowedError(
                 f"workflow {workflow_id!r} does not accept messages from topic "
                 f"{unverified.topic_arn}"

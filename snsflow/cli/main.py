@@ -19,9 +19,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 def _command_modules() -> list[ModuleType]:
     # Imported here, not at module level, so `snsflow --help` stays fast.
-    from snsflow.cli import demo, executions, keys, local, subscribe, verify, workflows
+    from snsflow.cli import demo, executions, keys, local, recover, subscribe, verify, workflows
 
-    return [verify, keys, workflows, subscribe, executions, local, demo]
+    return [verify, keys, workflows, subscribe, executions, recover, local, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

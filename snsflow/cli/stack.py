@@ -31,6 +31,7 @@ from snsflow.errors import SnsflowError
 from snsflow.net import is_loopback_host
 from snsflow.query import ExecutionDetail, ExecutionPage, WorkflowList, WorkflowView
 from snsflow.settings import ApiClientSettings
+from snsflow.store.tables import TableSchema
 
 #: The stack output holding the API's base URL (infra/stack.py exports it under this key).
 API_URL_OUTPUT = "ApiUrl"
@@ -46,6 +47,12 @@ def webhook_url_output(workflow_id: str) -> str:
     return "WebhookUrl" + "".join(
         part.capitalize() for part in re.split(r"[^a-z0-9]+", workflow_id)
     )
+
+
+def table_name_output(schema: TableSchema) -> str:
+    """``KeysTableName``, ``ExecutionsTableName``...: the stack output naming a table (the CDK
+    stack names its outputs with this, and the CLI finds the tables by it)."""
+    return f"{schema.logical_name}TableName"
 
 
 class UsageError(Exception):
@@ -93,6 +100,9 @@ class LocalStackInfo(BaseModel):
     #: The local SNS's endpoint (boto3's ``endpoint_url``) and region.
     sns_endpoint: str | None = Field(default=None, alias="snsEndpoint")
     region: str | None = None
+    #: moto's endpoint (DynamoDB, Step Functions, SQS) and the tables: logical name -> name.
+    aws_endpoint: str | None = Field(default=None, alias="awsEndpoint")
+    tables: dict[str, str] = Field(default_factory=dict)
     workflows: dict[str, LocalWorkflowInfo] = Field(default_factory=dict)
     #: Key name -> value, for every key the local stack created.
     keys: dict[str, str] = Field(default_factory=dict)

@@ -35,7 +35,7 @@ from snsflow.subscribe import (
     Arn,
     SubscribeRequestError,
     endpoint_protocol,
-    parse_dead_letter_queue_arn,
+    parse_dead_letter_queue,
     parse_topic_arn,
     redact_endpoint,
     subscribe,
@@ -88,9 +88,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="let SNS deliver at most N messages a second to the webhook",
     )
     parser.add_argument(
+        "--dlq",
         "--dead-letter-queue-arn",
-        metavar="ARN",
-        help="an SQS queue (topic's account and region) for messages whose retries run out",
+        dest="dead_letter_queue",
+        metavar="QUEUE",
+        help="an SQS queue, by ARN or URL (topic's account and region), for messages SNS gives "
+        "up on; 'snsflow recover' brings them back",
     )
     parser.add_argument(
         "--wait",
@@ -140,9 +143,7 @@ def _run(args: argparse.Namespace) -> int:
 def _subscribe(args: argparse.Namespace) -> int:
     topic = parse_topic_arn(args.topic_arn)
     queue = (
-        parse_dead_letter_queue_arn(args.dead_letter_queue_arn, topic)
-        if args.dead_letter_queue_arn
-        else None
+        parse_dead_letter_queue(args.dead_letter_queue, topic) if args.dead_letter_queue else None
     )
     info = read_info_file(args.info_file) if args.info_file else None
     endpoint = with_key(_webhook_url(args, info), _webhook_key(args, info))

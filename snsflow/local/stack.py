@@ -2,8 +2,9 @@
 
 One process holds:
 
-* **moto** in server mode on a loopback port — DynamoDB, and Step Functions with real execution
-  of the workflows' ASL (switched on through moto's config API);
+* **moto** in server mode on a loopback port — DynamoDB, SQS (subscriptions' dead-letter
+  queues), and Step Functions with real execution of the workflows' ASL (switched on through
+  moto's config API);
 * the resources the CDK stack deploys, made from the same definitions: the tables from
   ``ALL_TABLES``, one state machine per workflow file (``load_workflows``), the registry items
   (``WorkflowRecord.from_workflow``), plus every key a workflow names and one read key;
@@ -54,7 +55,7 @@ from snsflow.keys import KeyScope, create_key
 from snsflow.local.events import Schedule, StatusEventPump
 from snsflow.local.gateway import LambdaHandler, LocalApiGateway, LocalLambdaContext, Route
 from snsflow.local.loopback import SHUTDOWN_POLL_SECONDS
-from snsflow.local.sns import LocalSns
+from snsflow.local.sns import LocalSns, SqsDeadLetterQueues
 from snsflow.settings import FUNCTION_SETTINGS, environment_variable
 from snsflow.store.keys import DynamoKeyStore
 from snsflow.store.tables import ALL_TABLES
@@ -362,6 +363,8 @@ class LocalStack:
             config.region,
             config.account_id,
             delay_scale=config.sns_delay_scale,
+            # moto's SQS: the client factory points at moto by the time a delivery gives up.
+            dead_letters=SqsDeadLetterQueues(aws.sqs_client),
         )
         sns.start()
         cleanup.callback(sns.stop)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
@@ -81,6 +81,40 @@ class ExecutionClaim(BaseModel):
     expires_at: datetime
 
 
+class RecoveryNote(BaseModel):
+    """What ``snsflow recover`` did with a copy of the message from a dead-letter queue: who
+    (an operator's identity, never a secret), when, and whether it started the record or found
+    it there already."""
+
+    model_config = ConfigDict(frozen=True)
+
+    by: str
+    at: datetime
+    outcome: Literal["recovered", "duplicate"]
+    #: The queue (URL) the copy came from, and its SQS MessageId.
+    queue: str
+    sqs_message_id: str
+
+    def to_item(self) -> dict[str, str]:
+        return {
+            "by": self.by,
+            "at": format_time(self.at),
+            "outcome": self.outcome,
+            "queue": self.queue,
+            "sqsMessageId": self.sqs_message_id,
+        }
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> RecoveryNote:
+        return cls(
+            by=item["by"],
+            at=parse_time(item["at"]),
+            outcome=item["outcome"],
+            queue=item["queue"],
+            sqs_message_id=item["sqsMessageId"],
+        )
+
+
 class ExecutionRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -106,6 +140,8 @@ class ExecutionRecord(BaseModel):
     cause_truncated: bool = False
     #: Why the last attempt to start the execution failed (cleared once it runs).
     last_start_error: str | None = None
+    #: Each time ``snsflow recover`` brought a dead-letter copy of the message here.
+    recoveries: tuple[RecoveryNote, ...] = ()
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> ExecutionRecord:
@@ -135,6 +171,7 @@ class ExecutionRecord(BaseModel):
             cause=item.get("cause"),
             cause_truncated=bool(item.get("causeTruncated", False)),
             last_start_error=item.get("lastStartError"),
+            recoveries=tuple(RecoveryNote.from_item(note) for note in item.get("recoveries", ())),
         )
 
 
@@ -288,6 +325,23 @@ class ExecutionStore:
             condition=f"{update.name('status')} = {received}",
             action="record the start failure",
         )
+
+    def record_recovery(self, workflow_id: str, message_id: str, note: RecoveryNote) -> bool:
+        """Append ``note`` to the record's ``recoveries``; False if there is no such record."""
+        try:
+            with dynamodb_errors("record the recovery"):
+                self._table.update_item(
+                    Key=_key(workflow_id, message_id),
+                    UpdateExpression="SET #n = list_append(if_not_exists(#n, :none), :note)",
+                    ConditionExpression="attribute_exists(#id)",
+                    ExpressionAttributeNames={"#n": "recoveries", "#id": "executionId"},
+                    ExpressionAttributeValues={":none": [], ":note": [note.to_item()]},
+                )
+        except ClientError as error:
+            if is_conditional_check_failure(error):
+                return False
+            raise
+        return True
 
     def _update_if(
         self, workflow_id: str, message_id: str, update: _Update, *, condition: str, action: str

@@ -24,6 +24,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
+from snsflow.local.sns.dead_letters import QUEUE_ARN, DeadLetter, sqs_message_attribute
 from snsflow.local.sns.delivery import Delivery, DeliveryWorkers
 from snsflow.local.sns.envelopes import (
     NOTIFICATION,
@@ -425,9 +426,14 @@ class SnsBackend:
             subscription.delivery_policy = parse_subscription_policy(value) if value else None
         elif name == "RedrivePolicy" and value:
             document = _require_json_object(value, "RedrivePolicy")
-            if not isinstance(document.get("deadLetterTargetArn"), str):
+            target = document.get("deadLetterTargetArn")
+            if not isinstance(target, str):
                 raise InvalidParameterError(
                     "Invalid parameter: RedrivePolicy: deadLetterTargetArn is required"
+                )
+            if not QUEUE_ARN.fullmatch(target):
+                raise InvalidParameterError(
+                    "Invalid parameter: RedrivePolicy: deadLetterTargetArn is an invalid arn"
                 )
         if value:
             subscription.attributes[name] = value
@@ -519,9 +525,14 @@ class SnsBackend:
         attributes: Mapping[str, MessageAttribute],
     ) -> Delivery:
         headers = self._headers(NOTIFICATION, message_id, topic.arn, policy, subscription.arn)
+        # What a dead letter carries besides the body: only a raw delivery's attributes.
+        dead_letter_attributes: dict[str, dict[str, Any]] = {}
         if subscription.raw_message_delivery:
             headers["x-amz-sns-rawdelivery"] = "true"
             body = message.encode()
+            dead_letter_attributes = {
+                name: sqs_message_attribute(a.data_type, a.value) for name, a in attributes.items()
+            }
         else:
             body = encode_body(
                 signed_notification(
@@ -537,7 +548,23 @@ class SnsBackend:
                     message_attributes={k: v.body_form() for k, v in attributes.items()},
                 )
             )
-        return self._delivery(subscription, policy, NOTIFICATION, message_id, body, headers)
+        delivery = self._delivery(subscription, policy, NOTIFICATION, message_id, body, headers)
+        arn = subscription.arn
+
+        def dead_letter() -> DeadLetter | None:
+            queue_arn = self._dead_letter_target(arn)
+            if queue_arn is None:
+                return None
+            return DeadLetter(queue_arn, body.decode(), dead_letter_attributes)
+
+        return dataclasses.replace(delivery, dead_letter=dead_letter)
+
+    def _dead_letter_target(self, subscription_arn: str) -> str | None:
+        """The queue of the subscription's ``RedrivePolicy`` now, if it has one."""
+        with self._lock:
+            subscription = self._subscriptions.get(subscription_arn)
+            policy = subscription.attributes.get("RedrivePolicy") if subscription else None
+        return str(json.loads(policy)["deadLetterTargetArn"]) if policy else None
 
     def _send_subscription_confirmation(self, subscription: Subscription) -> None:
         with self._lock:

@@ -3,7 +3,9 @@
 An attempt that gets 200-499 ends the delivery (SNS treats 3xx and 4xx as final too); a 5xx, a
 timeout or a connection error schedules the next retry of the subscription's policy. Waiting
 retries sit in a time-ordered queue, not in a sleeping thread, so a slow endpoint never blocks
-the other deliveries. As with SNS, delivery order is not guaranteed.
+the other deliveries. As with SNS, delivery order is not guaranteed. A delivery that ends
+without success — refused, or out of retries — goes to the subscription's dead-letter queue if
+it has one (``RedrivePolicy``), else it is dropped.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from enum import StrEnum
 
 import urllib3
 
+from snsflow.local.sns.dead_letters import DeadLetter, DeadLetterQueues
+
 LOGGER = logging.getLogger("snsflow.local.sns")
 #: The delivery log keeps this many most recent attempts.
 MAX_LOGGED_ATTEMPTS = 100_000
@@ -32,7 +36,7 @@ class Outcome(StrEnum):
     DELIVERED = "delivered"  # 2xx
     REJECTED = "rejected"  # 3xx or 4xx: final, SNS does not retry
     RETRYING = "retrying"  # 5xx, timeout or connection error; another attempt is scheduled
-    FAILED = "failed"  # as RETRYING, but the policy has no retry left: the message is dropped
+    FAILED = "failed"  # as RETRYING, but the policy has no retry left: dropped or dead-lettered
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,9 @@ class Delivery:
     is_wanted: Callable[[], bool] = field(default=lambda: True, compare=False)
     #: True when sent again on purpose (:meth:`DeliveryWorkers.redeliver`), not by a retry.
     redelivery: bool = False
+    #: Asked when the delivery ends without success: what goes to the subscription's
+    #: dead-letter queue as things stand then (the policy can change meanwhile), or None.
+    dead_letter: Callable[[], DeadLetter | None] = field(default=lambda: None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +76,8 @@ class DeliveryAttempt:
     outcome: Outcome
     redelivery: bool
     at: datetime
+    #: True when this attempt ended the delivery and the message went to a dead-letter queue.
+    dead_lettered: bool = False
 
 
 @dataclass(order=True, slots=True)
@@ -80,7 +89,8 @@ class _Scheduled:
 
 
 class DeliveryWorkers:
-    """Runs deliveries on ``workers`` threads; ``delay_scale`` shrinks retry delays locally."""
+    """Runs deliveries on ``workers`` threads; ``delay_scale`` shrinks retry delays locally;
+    ``dead_letters`` takes what ends without success (without it, such messages are dropped)."""
 
     def __init__(
         self,
@@ -89,6 +99,7 @@ class DeliveryWorkers:
         timeout: float = 15.0,
         delay_scale: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        dead_letters: DeadLetterQueues | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -97,6 +108,7 @@ class DeliveryWorkers:
         self._worker_count = workers
         self._delay_scale = delay_scale
         self._clock = clock
+        self._dead_letters = dead_letters
         self._http = urllib3.PoolManager(
             num_pools=16, maxsize=workers, retries=False, timeout=urllib3.Timeout(total=timeout)
         )
@@ -220,10 +232,31 @@ class DeliveryWorkers:
             outcome = Outcome.DELIVERED if status is not None and status < 300 else Outcome.REJECTED
         else:
             outcome = Outcome.RETRYING if has_retry else Outcome.FAILED
-        self._record(delivery, status, error, outcome)
+        dead_lettered = outcome in (Outcome.REJECTED, Outcome.FAILED) and self._dead_letter(
+            delivery
+        )
+        self._record(delivery, status, error, outcome, dead_lettered=dead_lettered)
         if outcome is Outcome.RETRYING:
             delay = delivery.retry_delays[item.retries_done] * self._delay_scale
             self._schedule(delivery, due=self._clock() + delay, retries_done=item.retries_done + 1)
+
+    def _dead_letter(self, delivery: Delivery) -> bool:
+        """Send the message to the subscription's dead-letter queue; True if it went there."""
+        letter = delivery.dead_letter()
+        if letter is None or self._dead_letters is None:
+            return False
+        try:
+            self._dead_letters.send(letter)
+        except Exception:  # as with SNS (NumberOfNotificationsFailedToRedriveToDlq): it is lost
+            LOGGER.warning(
+                "%s %s could not be sent to the dead-letter queue %s",
+                delivery.message_type,
+                delivery.message_id,
+                letter.queue_arn,
+                exc_info=True,
+            )
+            return False
+        return True
 
     def _post(self, delivery: Delivery) -> tuple[int | None, str | None]:
         try:
@@ -244,7 +277,13 @@ class DeliveryWorkers:
         return response.status, None
 
     def _record(
-        self, delivery: Delivery, status: int | None, error: str | None, outcome: Outcome
+        self,
+        delivery: Delivery,
+        status: int | None,
+        error: str | None,
+        outcome: Outcome,
+        *,
+        dead_lettered: bool = False,
     ) -> None:
         key = (delivery.message_id, delivery.subscription_arn)
         with self._condition:
@@ -261,15 +300,17 @@ class DeliveryWorkers:
                     outcome=outcome,
                     redelivery=delivery.redelivery,
                     at=datetime.now(UTC),
+                    dead_lettered=dead_lettered,
                 )
             )
         # The endpoint URL is not logged: it carries the API key in its query string.
         LOGGER.info(
-            "%s %s to %s, attempt %d: %s (%s)",
+            "%s %s to %s, attempt %d: %s (%s%s)",
             delivery.message_type,
             delivery.message_id,
             delivery.subscription_arn,
             number,
             status if status is not None else error,
             outcome.value,
+            ", sent to the dead-letter queue" if dead_lettered else "",
         )

@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from snsflow.local.loopback import LoopbackHttpServer, LoopbackHttpService, QuietRequestHandler
 from snsflow.local.sns.backend import EndpointUrls, SnsBackend
+from snsflow.local.sns.dead_letters import DeadLetterQueues
 from snsflow.local.sns.delivery import DeliveryAttempt, DeliveryWorkers
 from snsflow.local.sns.query_api import QueryRequest, handle_query
 from snsflow.local.sns.signing import SigningIdentity
@@ -24,7 +25,8 @@ class LocalSns(LoopbackHttpService):
     ``delay_scale`` multiplies retry delays (0.01 turns SNS's 20 s into 0.2 s);
     ``delivery_timeout`` is how long one POST may take (SNS: 15 s); ``delivery_workers`` bounds
     concurrent deliveries. Endpoints must be loopback URLs unless
-    ``allow_non_loopback_endpoints`` is set.
+    ``allow_non_loopback_endpoints`` is set. ``dead_letters`` receives the notifications that
+    a subscription with a ``RedrivePolicy`` could not deliver (without it they are dropped).
     """
 
     thread_name = "local-sns-http"
@@ -41,6 +43,7 @@ class LocalSns(LoopbackHttpService):
         delivery_workers: int = 4,
         signing_identity: SigningIdentity | None = None,
         allow_non_loopback_endpoints: bool = False,
+        dead_letters: DeadLetterQueues | None = None,
     ) -> None:
         super().__init__(host, port)
         self.region = region
@@ -48,7 +51,10 @@ class LocalSns(LoopbackHttpService):
         self.signing_identity = signing_identity or SigningIdentity.generate()
         self._allow_non_loopback = allow_non_loopback_endpoints
         self._deliveries = DeliveryWorkers(
-            workers=delivery_workers, timeout=delivery_timeout, delay_scale=delay_scale
+            workers=delivery_workers,
+            timeout=delivery_timeout,
+            delay_scale=delay_scale,
+            dead_letters=dead_letters,
         )
         self._backend: SnsBackend | None = None
 

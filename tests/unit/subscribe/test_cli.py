@@ -108,6 +108,17 @@ def test_throttle_and_dead_letter_queue_are_set_on_the_subscription(
     assert DLQ in err
 
 
+def test_dlq_takes_the_queue_by_its_url_too(aws: str, capsys: pytest.CaptureFixture[str]) -> None:
+    url = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders-dlq"
+
+    code, out, err = _run(
+        capsys, "order-events", aws, "--stack", "snsflow", "--webhook-key", KEY, "--dlq", url
+    )
+
+    assert code == 0, err
+    assert json.loads(_attributes(out.strip())["RedrivePolicy"]) == {"deadLetterTargetArn": DLQ}
+
+
 def test_key_comes_from_the_environment_when_not_given(
     aws: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

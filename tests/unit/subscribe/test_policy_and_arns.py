@@ -18,7 +18,8 @@ from snsflow.subscribe import (
     SubscribeFailedError,
     SubscribeRequestError,
     endpoint_protocol,
-    parse_dead_letter_queue_arn,
+    parse_dead_letter_queue,
+    parse_queue,
     parse_topic_arn,
     redact_endpoint,
     redact_key,
@@ -83,11 +84,34 @@ def test_fifo_topic_is_refused_because_it_cannot_deliver_over_https() -> None:
 
 
 def test_dead_letter_queue_in_the_topics_account_and_region_is_accepted() -> None:
-    queue = parse_dead_letter_queue_arn(
+    queue = parse_dead_letter_queue(
         "arn:aws:sqs:eu-west-1:123456789012:orders-dlq", parse_topic_arn(TOPIC)
     )
 
     assert str(queue) == "arn:aws:sqs:eu-west-1:123456789012:orders-dlq"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://sqs.eu-west-1.amazonaws.com/123456789012/orders-dlq",
+        # The local stack's moto: its URLs name no region, the topic's is taken.
+        "http://127.0.0.1:4566/123456789012/orders-dlq",
+    ],
+)
+def test_dead_letter_queue_may_be_given_by_its_url(url: str) -> None:
+    queue = parse_dead_letter_queue(url, parse_topic_arn(TOPIC))
+
+    assert str(queue) == "arn:aws:sqs:eu-west-1:123456789012:orders-dlq"
+
+
+def test_a_china_queue_url_names_the_china_partition() -> None:
+    address = parse_queue(
+        "https://sqs.cn-north-1.amazonaws.com.cn/123456789012/dlq", default_region="x"
+    )
+
+    assert str(address.arn) == "arn:aws-cn:sqs:cn-north-1:123456789012:dlq"
+    assert address.url == "https://sqs.cn-north-1.amazonaws.com.cn/123456789012/dlq"
 
 
 @pytest.mark.parametrize(
@@ -98,12 +122,17 @@ def test_dead_letter_queue_in_the_topics_account_and_region_is_accepted() -> Non
         ("arn:aws-cn:sqs:eu-west-1:123456789012:dlq", "topic's account and region"),
         ("arn:aws:sqs:eu-west-1:123456789012:dlq.fifo", "FIFO queue"),
         ("arn:aws:sns:eu-west-1:123456789012:dlq", "not an SQS queue ARN"),
-        ("https://sqs.eu-west-1.amazonaws.com/123456789012/dlq", "not an SQS queue ARN"),
+        ("https://sqs.us-east-1.amazonaws.com/123456789012/dlq", "topic's account and region"),
+        ("http://sqs.eu-west-1.amazonaws.com/123456789012/dlq", "not an SQS queue ARN or URL"),
+        ("https://sqs.eu-west-1.amazonaws.com.evil.com/123456789012/dlq", "not an SQS queue"),
+        ("https://sqs.eu-west-1.amazonaws.com/123456789012/dlq?x=1", "not an SQS queue"),
+        ("https://sqs.eu-west-1.amazonaws.com/dlq", "not an SQS queue"),
+        ("https://user@sqs.eu-west-1.amazonaws.com/123456789012/dlq", "not an SQS queue"),
     ],
 )
 def test_unusable_dead_letter_queue_is_refused_with_the_reason(queue: str, problem: str) -> None:
     with pytest.raises(SubscribeRequestError, match=problem):
-        parse_dead_letter_queue_arn(queue, parse_topic_arn(TOPIC))
+        parse_dead_letter_queue(queue, parse_topic_arn(TOPIC))
 
 
 # -- the delivery policy ---------------------------------------------------------------------
@@ -134,7 +163,7 @@ def test_delivery_policy_attribute_has_the_retry_policy_and_no_throttle_by_defau
 
 
 def test_throttle_and_dead_letter_queue_become_attributes() -> None:
-    queue = parse_dead_letter_queue_arn(
+    queue = parse_dead_letter_queue(
         "arn:aws:sqs:eu-west-1:123456789012:dlq", parse_topic_arn(TOPIC)
     )
 
