@@ -75,7 +75,7 @@ def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--region", default="us-east-1", help="default: us-east-1")
     parser.add_argument(
-        "--account-id", default="000000000000", type=_account_id, help="default: 000000000000"
+        "--account-id", default="123456789012", type=_account_id, help="default: 123456789012"
     )
 
 

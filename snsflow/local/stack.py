@@ -95,7 +95,9 @@ class LocalStackConfig:
     api_port: int = 0
     sns_port: int = 0
     region: str = "us-east-1"
-    account_id: str = "000000000000"
+    #: The account the example workflows pin their topics to, so that they accept the local
+    #: SNS's topics as they are.
+    account_id: str = "123456789012"
     #: Multiplies SNS's retry delays (0.05: SNS's 20 s become 1 s).
     sns_delay_scale: float = 0.05
     #: How often the status events stand-in looks at the executions.
