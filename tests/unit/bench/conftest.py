@@ -1,5 +1,6 @@
 """The benchmarks' helpers are scripts beside each other in ``bench/`` (they import each other
-by module name, as ``bench/*.py`` runs them): make that folder importable for their tests."""
+by module name, as ``bench/*.py`` runs them): make that folder importable for their tests, last
+on the path, so that it never shadows an installed module of the same name."""
 
 from __future__ import annotations
 
@@ -8,4 +9,4 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[3] / "bench"
 if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
+    sys.path.append(str(BENCH))
