@@ -60,6 +60,7 @@ bench: setup
 	$(BIN)/python bench/handler.py
 	$(BIN)/python bench/coldstart.py
 	$(BIN)/python bench/calls.py
+	$(BIN)/python bench/capacity.py
 	$(BIN)/python bench/load.py
 
 # The Lambda dependencies layer, built with pip for the Lambda platform (no Docker).

@@ -1,9 +1,18 @@
-"""AWS API calls per notification and per authorization: counted, not timed.
+"""AWS API calls and DynamoDB capacity units per notification and per authorization: counted.
 
-The real handlers run against moto, each AWS operation they make counted with a botocore
-``before-call`` hook on the very clients they use. Every figure is set beside the floor any
-design must pay for the same work (a durable write and a StartExecution for a new message; a
-durable look-up for a redelivery; one read for a cold key, none for a cached one), as a ratio.
+The real handlers run against moto, each AWS operation they make counted with a botocore hook
+on the very clients they use, and each DynamoDB request charged the capacity units DynamoDB
+would charge for it by the meter of ``bench/meter.py`` (its rules and their sources are in
+that module). Every call figure is set beside the floor any design must pay for the same work
+(a durable write and a StartExecution for a new message; a durable look-up for a redelivery;
+one read for a cold key, none for a cached one), as a ratio.
+
+The headline write units (``write_units`` in the results): an accepted STANDARD notification
+end to end (the webhook's claim and mark RUNNING, then the status function's two events:
+RUNNING, refused by its condition as the webhook got there first, and the terminal one with
+the run's output), a redelivery of a message whose run has finished, and a refused delivery.
+``write_units_before`` keeps the first figures measured, with the commit of the code they
+measured; every later run carries it over, so the file always shows before → after.
 
 Usage: ``.venv/bin/python bench/calls.py``; writes ``bench/results/calls.json``.
 """
@@ -19,10 +28,29 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest import mock
 
-from common import ROOT, machine, use_project_imports, write_results
+from common import (
+    ROOT,
+    design_commit,
+    machine,
+    previous_results,
+    use_project_imports,
+    write_results,
+)
+from meter import (
+    CapacityMeter,
+    Charge,
+    as_number,
+    item_bytes,
+    total_units,
+    units_by_target,
+    write_units,
+)
+
+if TYPE_CHECKING:
+    from snsflow.store.workflows import WorkflowRegistry
 
 REGION = "us-east-1"
 
@@ -41,16 +69,26 @@ class CallCounter:
         return taken
 
 
+@dataclass
+class MotoStack:
+    counter: CallCounter
+    meter: CapacityMeter
+    registry: WorkflowRegistry
+    #: State machine ARN per workflow id.
+    machines: dict[str, str]
+
+
 @contextmanager
-def moto_stack() -> Iterator[dict[str, Any]]:
+def moto_stack() -> Iterator[MotoStack]:
     """moto with every snsflow table, the example workflows registered and a state machine each
-    (not executed: only the calls matter), the handlers' settings in the environment."""
+    (not executed: only the calls matter), the handlers' settings in the environment, and the
+    call counter and capacity meter on the handlers' shared clients."""
+    import boto3
     from moto import mock_aws
 
     from snsflow import aws
     from snsflow.store.tables import ALL_TABLES
-    from snsflow.store.workflows import WorkflowRecord, WorkflowRegistry
-    from snsflow.workflows import load_workflows
+    from snsflow.store.workflows import WorkflowRegistry
 
     os.environ |= {
         "AWS_ACCESS_KEY_ID": "bench",
@@ -60,23 +98,15 @@ def moto_stack() -> Iterator[dict[str, Any]]:
     with mock_aws():
         aws.configure(region_name=REGION)
         client = aws.dynamodb_client()
+        labels = {}
         for schema in ALL_TABLES:
             name = f"snsflow-bench-{schema.logical_name.lower()}"
             client.create_table(**schema.create_table_kwargs(name))
             os.environ[f"SNSFLOW_{schema.logical_name.upper()}_TABLE_NAME"] = name
+            labels[name] = schema.logical_name
         registry = WorkflowRegistry(
             aws.dynamodb_resource().Table(os.environ["SNSFLOW_WORKFLOWS_TABLE_NAME"])
         )
-        machines = {}
-        for workflow in load_workflows(ROOT / "workflows"):
-            machine = aws.stepfunctions_client().create_state_machine(
-                name=f"snsflow-{workflow.id}",
-                definition=workflow.definition_json,
-                roleArn="arn:aws:iam::123456789012:role/snsflow-bench",
-                type=workflow.state_machine.type,
-            )
-            registry.put(WorkflowRecord.from_workflow(workflow, machine["stateMachineArn"]))
-            machines[workflow.id] = machine["stateMachineArn"]
         counter = CallCounter()
         for emitter in (
             aws.dynamodb_resource().meta.client.meta.events,
@@ -84,8 +114,38 @@ def moto_stack() -> Iterator[dict[str, Any]]:
         ):
             # Emitted for every call, even one a test hook then answers without sending it.
             emitter.register("provide-client-params", counter)
-        yield {"counter": counter, "machines": machines}
+        # The meter reads item images through a client of its own, which nothing counts.
+        meter = CapacityMeter(boto3.session.Session(region_name=REGION).client("dynamodb"), labels)
+        meter.attach(aws.dynamodb_resource().meta.client)
+        stack = MotoStack(counter, meter, registry, {})
+        for workflow in _example_workflows():
+            register_workflow(stack, workflow)
+        counter.take()
+        meter.take()
+        yield stack
         aws.reset()
+
+
+def _example_workflows() -> list[Any]:
+    from snsflow.workflows import load_workflows
+
+    return list(load_workflows(ROOT / "workflows"))
+
+
+def register_workflow(stack: MotoStack, workflow: Any) -> None:
+    """A state machine for ``workflow`` (a :class:`snsflow.workflows.Workflow`) and its
+    registry record."""
+    from snsflow import aws
+    from snsflow.store.workflows import WorkflowRecord
+
+    machine = aws.stepfunctions_client().create_state_machine(
+        name=f"snsflow-{workflow.id}",
+        definition=workflow.definition_json,
+        roleArn="arn:aws:iam::123456789012:role/snsflow-bench",
+        type=workflow.state_machine.type,
+    )
+    stack.registry.put(WorkflowRecord.from_workflow(workflow, machine["stateMachineArn"]))
+    stack.machines[workflow.id] = machine["stateMachineArn"]
 
 
 def fail_next(operation: str, code: str) -> None:
@@ -109,6 +169,90 @@ def fail_next(operation: str, code: str) -> None:
     client.meta.events.register(f"before-call.{service}.{name}", refuse)  # type: ignore[arg-type]
 
 
+#: A typical small event: about 300 bytes of JSON.
+ORDER = {
+    "orderId": "ord-000042",
+    "status": "paid",
+    "customer": {"id": "cus-04711", "country": "DE"},
+    "items": [{"sku": f"SKU-42-{i}", "quantity": i + 1} for i in range(3)],
+    "total": {"amount": "129.90", "currency": "EUR"},
+}
+
+
+class Handlers:
+    """The webhook and status handlers as Lambda would call them, with SNS's certificate host
+    and SubscribeURL stood in for; fresh (cold) caches on entry."""
+
+    def __init__(self, stack: MotoStack) -> None:
+        from functions.status import handler as status_handler
+        from functions.webhook import handler as webhook_handler
+        from tests.integration.webhook.conftest import FakeSnsConfirmationEndpoint
+        from tests.support.sns import SnsTestSigner
+
+        self._stack = stack
+        self._webhook = webhook_handler
+        self._status = status_handler
+        self.signer = SnsTestSigner()
+        self._patches = contextlib.ExitStack()
+        for name, stand_in in (
+            ("UrllibCertificateFetcher", self.signer.fetcher()),
+            ("UrllibHttpGetter", FakeSnsConfirmationEndpoint()),
+        ):
+            self._patches.enter_context(
+                mock.patch.object(webhook_handler, name, return_value=stand_in)
+            )
+        for cached in (
+            webhook_handler._settings,
+            webhook_handler._webhook,
+            status_handler._recorder,
+        ):
+            cached.cache_clear()
+
+    def __enter__(self) -> Handlers:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._patches.close()
+
+    def deliver(self, body: str, workflow_id: str = "order-events") -> dict[str, Any]:
+        from tests.support.apigw import LambdaContext, sns_delivery_event
+
+        response = self._webhook.lambda_handler(
+            sns_delivery_event(workflow_id, body), LambdaContext()
+        )
+        answer: dict[str, Any] = json.loads(response["body"])
+        return answer
+
+    def status(self, event: dict[str, Any]) -> None:
+        from tests.support.apigw import LambdaContext
+
+        self._status.lambda_handler(event, LambdaContext())
+
+    def run_events(
+        self, workflow_id: str, message_id: str, output: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The RUNNING and SUCCEEDED status events Step Functions sends for the execution of a
+        message (from its DescribeExecution answer), the run ending with ``output``."""
+        from snsflow import aws
+        from snsflow.executions import execution_name
+        from tests.support.apigw import execution_status_event
+
+        arn = (
+            self._stack.machines[workflow_id].replace(":stateMachine:", ":execution:")
+            + ":"
+            + execution_name(message_id)
+        )
+        description = dict(aws.stepfunctions_client().describe_execution(executionArn=arn))
+        running = execution_status_event(description, status="RUNNING")
+        description |= {"status": "SUCCEEDED", "stopDate": datetime.now(UTC), "output": output}
+        return running, execution_status_event(description)
+
+
+def order_output(message_id: str) -> str:
+    """What the example workflow's ``OrderAccepted`` state returns for :data:`ORDER`."""
+    return json.dumps({"outcome": "accepted", "messageId": message_id, "order": ORDER})
+
+
 @dataclass(frozen=True)
 class Figure:
     name: str
@@ -116,194 +260,245 @@ class Figure:
     floor: int
     floor_reason: str
     note: str = ""
+    charges: tuple[Charge, ...] = ()
+
+    @property
+    def write_units(self) -> float:
+        return total_units(self.charges)
 
     def to_json(self) -> dict[str, Any]:
         count = len(self.calls)
-        return {
+        figure: dict[str, Any] = {
             "calls": count,
             "operations": dict(Counter(self.calls)),
             "floor": self.floor,
             "floor_reason": self.floor_reason,
             "ratio_to_floor": round(count / self.floor, 3) if self.floor else None,
             "note": self.note,
+            "write_units": as_number(self.write_units),
+            "write_units_by": {k: as_number(v) for k, v in units_by_target(self.charges).items()},
         }
+        reads = total_units(self.charges, "read")
+        if reads:
+            figure["read_units"] = as_number(reads)
+            figure["read_units_by"] = {
+                k: as_number(v) for k, v in units_by_target(self.charges, "read").items()
+            }
+        return figure
 
 
-def webhook_figures(counter: CallCounter) -> tuple[list[Figure], dict[str, str]]:
-    """The webhook's and the status function's figures, and the MessageIds of a record left
-    RUNNING and of one SUCCEEDED."""
-    from functions.status import handler as status_handler
-    from functions.webhook import handler as webhook_handler
-    from tests.integration.webhook.conftest import FakeSnsConfirmationEndpoint
-    from tests.support.apigw import LambdaContext, execution_status_event, sns_delivery_event
-    from tests.support.sns import SnsTestSigner
+@dataclass
+class Measure:
+    """Runs an action and returns the AWS calls and the capacity charges it caused."""
 
-    signer = SnsTestSigner()
-    fetcher = signer.fetcher()
-    sns = FakeSnsConfirmationEndpoint()
-    patches = contextlib.ExitStack()
-    for name, stand_in in (("UrllibCertificateFetcher", fetcher), ("UrllibHttpGetter", sns)):
-        patches.enter_context(mock.patch.object(webhook_handler, name, return_value=stand_in))
-    for cached in (webhook_handler._settings, webhook_handler._webhook, status_handler._recorder):
-        cached.cache_clear()
+    stack: MotoStack
 
-    def deliver(body: str) -> dict[str, Any]:
-        response = webhook_handler.lambda_handler(
-            sns_delivery_event("order-events", body), LambdaContext()
-        )
-        answer: dict[str, Any] = json.loads(response["body"])
-        return answer
-
-    def costs(action: Callable[[], object]) -> list[str]:
-        counter.take()
+    def __call__(self, action: Callable[[], object]) -> tuple[list[str], tuple[Charge, ...]]:
+        self.stack.counter.take()
+        self.stack.meter.take()
         action()
-        return counter.take()
+        return self.stack.counter.take(), tuple(self.stack.meter.take())
 
-    # A typical small event: about 300 bytes of JSON.
-    order = json.dumps(
+    def figure(
+        self,
+        name: str,
+        action: Callable[[], object],
+        floor: int,
+        floor_reason: str,
+        note: str = "",
+    ) -> Figure:
+        calls, charges = self(action)
+        return Figure(name, calls, floor, floor_reason, note, charges)
+
+
+def requests_summary(charges: tuple[Charge, ...]) -> list[dict[str, Any]]:
+    """Per DynamoDB request, in order: its operation, its units and where each unit went."""
+    requests: dict[int, list[Charge]] = {}
+    for charge in charges:
+        requests.setdefault(charge.request, []).append(charge)
+    return [
         {
-            "orderId": "ord-000042",
-            "status": "paid",
-            "customer": {"id": "cus-04711", "country": "DE"},
-            "items": [{"sku": f"SKU-42-{i}", "quantity": i + 1} for i in range(3)],
-            "total": {"amount": "129.90", "currency": "EUR"},
+            "operation": group[0].operation,
+            "write_units": as_number(total_units(group)),
+            "by": [
+                {"target": c.target, "action": c.action, "units": as_number(c.units)}
+                for c in group
+                if c.kind == "write"
+            ],
         }
-    )
-    first = signer.notification(order, subject="Order paid")
-    second = signer.notification(order, subject="Order paid")
-    stranded = signer.notification('{"status": "paid"}')
-    forged = signer.notification("forged").replace('"forged"', '"FORGED"')
-    figures = [
-        Figure(
-            "notification accepted, cold container",
-            costs(lambda: deliver(first)),
-            2,
-            "a durable record and StartExecution",
-            "the first delivery of a container (then every 30 s) also reads the registry",
-        ),
-        Figure(
-            "notification accepted, warm",
-            costs(lambda: deliver(second)),
-            2,
-            "a durable record and StartExecution",
-            "claim (UpdateItem), StartExecution, mark RUNNING (UpdateItem)",
-        ),
-        Figure(
-            "notification redelivered (duplicate)",
-            costs(lambda: deliver(first)),
-            1,
-            "one durable look-up of the MessageId",
-        ),
-        Figure(
-            "forged notification refused",
-            costs(lambda: deliver(forged)),
-            0,
-            "none needed",
-            "refused before any AWS call",
-        ),
+        for group in requests.values()
+        if total_units(group)
     ]
-    fail_next("sfn.StartExecution", "ThrottlingException")
-    figures.append(
-        Figure(
-            "notification whose start failed (answered 503)",
-            costs(lambda: deliver(stranded)),
-            2,
-            "a durable record and StartExecution",
-            "claim, StartExecution (throttled), note the failure on the claim",
-        )
-    )
-    figures.append(
-        Figure(
-            "its redelivery, which starts it",
-            costs(lambda: deliver(stranded)),
-            2,
-            "a durable look-up and StartExecution",
-        )
-    )
-    figures.append(
-        Figure(
-            "SubscriptionConfirmation",
-            costs(lambda: deliver(signer.subscription_confirmation())),
-            1,
-            "record the subscription",
-            "plus one HTTPS GET of the SubscribeURL (not an AWS API call)",
-        )
-    )
-    figures.append(
-        Figure(
-            "UnsubscribeConfirmation",
-            costs(lambda: deliver(signer.unsubscribe_confirmation())),
-            1,
-            "record the subscription",
-        )
-    )
-    running = json.loads(first)["MessageId"]
-    arn = next(
-        e["executionArn"]
-        for e in _executions()
-        if e["name"] == running  # the execution of the first notification
-    )
-    from snsflow import aws
 
-    description = dict(aws.stepfunctions_client().describe_execution(executionArn=arn))
-    description |= {"status": "SUCCEEDED", "stopDate": datetime.now(UTC), "output": "{}"}
-    event = execution_status_event(description)
-    figures.append(
-        Figure(
-            "status event, cold container",
-            costs(lambda: status_handler.lambda_handler(event, LambdaContext())),
-            1,
-            "one conditional update of the record",
-            "the first event of a container (then every 30 s) also scans the registry",
-        )
-    )
-    late = execution_status_event(description, status="RUNNING")
-    figures.append(
-        Figure(
-            "status event, warm",
-            costs(lambda: status_handler.lambda_handler(late, LambdaContext())),
-            1,
-            "one conditional update of the record",
-        )
-    )
-    patches.close()
+
+def webhook_figures(
+    stack: MotoStack,
+) -> tuple[list[Figure], dict[str, str], dict[str, Any]]:
+    """The webhook's and the status function's figures, the MessageIds of records in each
+    state, and the end-to-end write units of one accepted notification, step by step."""
+    measure = Measure(stack)
+    with Handlers(stack) as handlers:
+        signer = handlers.signer
+        order = json.dumps(ORDER)
+        first = signer.notification(order, subject="Order paid")
+        second = signer.notification(order, subject="Order paid")
+        stranded = signer.notification('{"status": "paid"}')
+        forged = signer.notification("forged").replace('"forged"', '"FORGED"')
+        figures = [
+            measure.figure(
+                "notification accepted, cold container",
+                lambda: handlers.deliver(first),
+                2,
+                "a durable record and StartExecution",
+                "the first delivery of a container (then every 30 s) also reads the registry",
+            ),
+            measure.figure(
+                "notification accepted, warm",
+                lambda: handlers.deliver(second),
+                2,
+                "a durable record and StartExecution",
+                "claim (UpdateItem), StartExecution, mark RUNNING (UpdateItem)",
+            ),
+            measure.figure(
+                "notification redelivered (duplicate)",
+                lambda: handlers.deliver(first),
+                1,
+                "one durable look-up of the MessageId",
+                "while its run is RUNNING",
+            ),
+            measure.figure(
+                "forged notification refused",
+                lambda: handlers.deliver(forged),
+                0,
+                "none needed",
+                "refused before any AWS call",
+            ),
+        ]
+        fail_next("sfn.StartExecution", "ThrottlingException")
+        figures += [
+            measure.figure(
+                "notification whose start failed (answered 503)",
+                lambda: handlers.deliver(stranded),
+                2,
+                "a durable record and StartExecution",
+                "claim, StartExecution (throttled), note the failure on the claim",
+            ),
+            measure.figure(
+                "its redelivery, which starts it",
+                lambda: handlers.deliver(stranded),
+                2,
+                "a durable look-up and StartExecution",
+            ),
+            measure.figure(
+                "SubscriptionConfirmation",
+                lambda: handlers.deliver(signer.subscription_confirmation()),
+                1,
+                "record the subscription",
+                "plus one HTTPS GET of the SubscribeURL (not an AWS API call)",
+            ),
+            measure.figure(
+                "UnsubscribeConfirmation",
+                lambda: handlers.deliver(signer.unsubscribe_confirmation()),
+                1,
+                "record the subscription",
+            ),
+        ]
+        first_id = json.loads(first)["MessageId"]
+        running, succeeded = handlers.run_events("order-events", first_id, "{}")
+        figures += [
+            measure.figure(
+                "status event, cold container",
+                lambda: handlers.status(succeeded),
+                1,
+                "one conditional update of the record",
+                "SUCCEEDED (output {}); the first event of a container (then every 30 s) also "
+                "scans the registry",
+            ),
+            measure.figure(
+                "status event, warm",
+                lambda: handlers.status(running),
+                1,
+                "one conditional update of the record",
+                "a late RUNNING after SUCCEEDED: refused by its condition",
+            ),
+        ]
+        end_to_end, figures_e2e = _accepted_end_to_end(handlers, measure)
+        figures += figures_e2e
     ids = {
         "record RUNNING": json.loads(second)["MessageId"],
-        "record SUCCEEDED (output {})": json.loads(first)["MessageId"],
+        "record SUCCEEDED (output {})": first_id,
+        "record SUCCEEDED (the example workflow's output)": end_to_end["message_id"],
     }
-    return figures, ids
+    return figures, ids, end_to_end
 
 
-def _executions() -> list[dict[str, Any]]:
-    from snsflow import aws
+def _accepted_end_to_end(
+    handlers: Handlers, measure: Measure
+) -> tuple[dict[str, Any], list[Figure]]:
+    """One accepted STANDARD notification through all its writes, warm: the webhook's claim,
+    StartExecution and mark RUNNING, then the status function's RUNNING event (refused: the
+    record is RUNNING already) and SUCCEEDED event with the example workflow's output; then a
+    redelivery of it, after its run has finished."""
+    body = handlers.signer.notification(json.dumps(ORDER), subject="Order paid")
+    message_id = json.loads(body)["MessageId"]
+    webhook_calls, webhook_charges = measure(lambda: handlers.deliver(body))
+    running, succeeded = handlers.run_events("order-events", message_id, order_output(message_id))
+    running_calls, running_charges = measure(lambda: handlers.status(running))
+    succeeded_calls, succeeded_charges = measure(lambda: handlers.status(succeeded))
+    steps = {
+        "webhook: claim, StartExecution, mark RUNNING": webhook_charges,
+        "status event RUNNING (refused: already RUNNING)": running_charges,
+        "status event SUCCEEDED (the example workflow's output)": succeeded_charges,
+    }
+    accepted = Figure(
+        "accepted STANDARD notification, end to end (webhook + 2 status events)",
+        webhook_calls + running_calls + succeeded_calls,
+        3,
+        "a durable record, StartExecution, the outcome recorded",
+        "claim, StartExecution, mark RUNNING; status events RUNNING (refused) and SUCCEEDED",
+        webhook_charges + running_charges + succeeded_charges,
+    )
+    duplicate = measure.figure(
+        "redelivery of a notification whose run has finished (duplicate)",
+        lambda: handlers.deliver(body),
+        1,
+        "one durable look-up of the MessageId",
+        "the usual redelivery: SNS retries after about 20 s, when a short run has ended",
+    )
+    detail = {
+        "message_id": message_id,
+        "accepted": as_number(accepted.write_units),
+        "duplicate": as_number(duplicate.write_units),
+        "steps": [
+            {
+                "step": step,
+                "write_units": as_number(total_units(charges)),
+                "requests": requests_summary(charges),
+            }
+            for step, charges in steps.items()
+        ],
+        "duplicate_requests": requests_summary(duplicate.charges),
+    }
+    return detail, [accepted, duplicate]
 
-    client = aws.stepfunctions_client()
-    found = []
-    for state_machine in client.list_state_machines()["stateMachines"]:
-        arn = state_machine["stateMachineArn"]
-        found += client.list_executions(stateMachineArn=arn)["executions"]
-    return [dict(e) for e in found]
 
-
-def reconciler_figures(counter: CallCounter) -> list[Figure]:
+def reconciler_figures(stack: MotoStack) -> list[Figure]:
     from functions.reconciler import handler as reconciler_handler
     from tests.support.apigw import LambdaContext
 
     reconciler_handler._reconciler.cache_clear()
-    counter.take()
-    reconciler_handler.lambda_handler({}, LambdaContext())
     workflows = len(list((ROOT / "workflows").glob("*.asl.json")))
     return [
-        Figure(
+        Measure(stack).figure(
             f"reconciler run, nothing to do ({workflows} workflows)",
-            counter.take(),
+            lambda: reconciler_handler.lambda_handler({}, LambdaContext()),
             1 + 2 * workflows,
             "list the workflows, then per workflow one query per state to look at",
         )
     ]
 
 
-def authorizer_figures(counter: CallCounter) -> list[Figure]:
+def authorizer_figures(stack: MotoStack) -> list[Figure]:
     from functions.authorizer import handler as authorizer_handler
     from snsflow import aws
     from snsflow.keys import KeyScope, create_key
@@ -314,38 +509,35 @@ def authorizer_figures(counter: CallCounter) -> list[Figure]:
     store = DynamoKeyStore(aws.dynamodb_resource().Table(os.environ["SNSFLOW_KEYS_TABLE_NAME"]))
     value = create_key(store, "prod-sns", KeyScope.WEBHOOK, datetime.now(UTC)).value
     event = webhook_event("order-events", query={"x-api-key": value.get_secret_value()})
+    measure = Measure(stack)
 
     def authorize() -> None:
         authorizer_handler.lambda_handler(event, LambdaContext())  # type: ignore[arg-type]
 
-    def cold() -> list[str]:
+    def cold() -> None:
         authorizer_handler._authorizer.cache_clear()
-        counter.take()
         authorize()
-        return counter.take()
 
-    first_use = cold()
-    recently_used = cold()
-    counter.take()
-    for _ in range(10):
-        authorize()
-    warm = counter.take()
+    def warm() -> None:
+        for _ in range(10):
+            authorize()
+
     return [
-        Figure(
+        measure.figure(
             "authorization, cold, key not used in the last minute",
-            first_use,
+            cold,
             1,
             "one read of the key",
             "key and workflow in one BatchGetItem, then lastUsedAt (once a minute per key)",
         ),
-        Figure(
+        measure.figure(
             "authorization, cold",
-            recently_used,
+            cold,
             1,
             "one read of the key",
             "key and workflow in one BatchGetItem",
         ),
-        Figure(
+        measure.figure(
             "authorization, warm (10 requests within the cache time)",
             warm,
             0,
@@ -355,60 +547,78 @@ def authorizer_figures(counter: CallCounter) -> list[Figure]:
     ]
 
 
-def item_bytes(item: dict[str, Any]) -> int:
-    """DynamoDB's size of an item (low-level attribute values): attribute names plus values,
-    numbers counted as about one byte per two significant digits plus one."""
-    size = 0
-    for name, value in item.items():
-        size += len(name.encode())
-        ((kind, data),) = value.items()
-        if kind == "S":
-            size += len(data.encode())
-        elif kind == "N":
-            size += (len(data.strip("-").replace(".", "").lstrip("0")) + 1) // 2 + 1
-        else:  # BOOL, NULL
-            size += 1
-    return size
-
-
-def record_sizes(message_ids: dict[str, str]) -> dict[str, Any]:
-    """The size of execution records as stored, and the write request units a write of each
-    costs with the table's three ALL-projected indexes (docs/performance.md explains)."""
+def record_sizes(stack: MotoStack, message_ids: dict[str, str]) -> dict[str, Any]:
+    """The size of execution records as stored, the write units one write of each costs, and
+    the executions table's indexes and projections as deployed (DescribeTable)."""
     from snsflow import aws
-    from snsflow.store.tables import EXECUTIONS
 
+    table = os.environ["SNSFLOW_EXECUTIONS_TABLE_NAME"]
+    design = stack.meter.design(table)
+    sizes: dict[str, Any] = {
+        "indexes": {index.name: index.projection for index in design.indexes},
+    }
     client = aws.dynamodb_client()
-    sizes: dict[str, Any] = {"indexes": len(EXECUTIONS.indexes), "projection": "ALL"}
     for label, message_id in message_ids.items():
-        item = client.get_item(
-            TableName=os.environ["SNSFLOW_EXECUTIONS_TABLE_NAME"],
-            Key={"workflowId": {"S": "order-events"}, "messageId": {"S": message_id}},
-        )["Item"]
-        size = item_bytes(dict(item))
-        sizes[label] = {"item_bytes": size, "units_per_copy": -(-size // 1024)}
+        # Found by its MessageId whatever the table's keys are (the bench's table is small).
+        (item,) = client.scan(
+            TableName=table,
+            FilterExpression="messageId = :id",
+            ExpressionAttributeValues={":id": {"S": message_id}},
+        )["Items"]
+        size = item_bytes(item)
+        sizes[label] = {"item_bytes": size, "units_per_copy": write_units(size)}
     return sizes
+
+
+def write_units_before(headline: dict[str, Any]) -> dict[str, Any]:
+    """The first write-unit figures measured, carried over from the previous results, or
+    these (the first run's) with the commit of the code they measured."""
+    kept: dict[str, Any] | None = previous_results("calls").get("write_units_before")
+    if kept is not None:
+        return kept
+    return {
+        **headline,
+        "design_commit": design_commit(),
+        "measured_on": datetime.now(UTC).date().isoformat(),
+        "note": "the design before issue 15's redesign of the executions table; kept by every "
+        "later run of bench/calls.py",
+    }
 
 
 def main() -> int:
     use_project_imports()
     with moto_stack() as stack:
-        counter: CallCounter = stack["counter"]
-        figures, message_ids = webhook_figures(counter)
-        figures += authorizer_figures(counter) + reconciler_figures(counter)
-        sizes = record_sizes(message_ids)
+        figures, message_ids, end_to_end = webhook_figures(stack)
+        figures += authorizer_figures(stack) + reconciler_figures(stack)
+        sizes = record_sizes(stack, message_ids)
     print(f"execution records: {sizes}")
-    print(f"\n{'what':<58} {'calls':>5} {'floor':>5}  operations")
+    print(f"\n{'what':<72} {'calls':>5} {'floor':>5} {'WRU':>4}  operations")
     for figure in figures:
         print(
-            f"{figure.name:<58} {len(figure.calls):>5} {figure.floor:>5}  "
+            f"{figure.name:<72} {len(figure.calls):>5} {figure.floor:>5} "
+            f"{as_number(figure.write_units):>4}  "
             + ", ".join(f"{n} x{c}" for n, c in Counter(figure.calls).items())
         )
-    by_name = {figure.name: len(figure.calls) for figure in figures}
+    by_name = {figure.name: figure for figure in figures}
+    headline = {
+        "accepted": end_to_end["accepted"],
+        "duplicate": end_to_end["duplicate"],
+        "refused": as_number(by_name["forged notification refused"].write_units),
+    }
+    before = write_units_before(headline)
+    print(f"\nwrite units per delivery: {headline} (before: {before})")
+    for step in end_to_end["steps"]:
+        print(f"  {step['step']}: {step['write_units']}")
+        for request in step["requests"]:
+            where = ", ".join(f"{c['target']} {c['action']} {c['units']}" for c in request["by"])
+            print(f"    {request['operation']} {request['write_units']}: {where}")
     steady = {
-        "webhook_calls_per_accepted_notification": by_name["notification accepted, warm"],
-        "authorizer_calls_per_request": by_name[
-            "authorization, warm (10 requests within the cache time)"
-        ]
+        "webhook_calls_per_accepted_notification": len(
+            by_name["notification accepted, warm"].calls
+        ),
+        "authorizer_calls_per_request": len(
+            by_name["authorization, warm (10 requests within the cache time)"].calls
+        )
         / 10,
         "note": "a warm container reads the registry once per 30 s (webhook) and each key once "
         "per 5 s (authorizer); lastUsedAt is written about once a minute per key in all",
@@ -416,9 +626,14 @@ def main() -> int:
     write_results(
         "calls",
         {
-            "benchmark": "AWS API calls per notification and per authorization (moto, counted)",
+            "benchmark": "AWS API calls and DynamoDB capacity units per notification and per "
+            "authorization (moto, counted; units by DynamoDB's documented rules, bench/meter.py)",
             "machine": machine(),
-            "method": "botocore before-call hooks on the handlers' own clients; real handlers",
+            "method": "botocore hooks on the handlers' own clients; real handlers",
+            "design_commit": design_commit(),
+            "write_units": headline,
+            "write_units_before": before,
+            "write_units_end_to_end": end_to_end,
             "results": {figure.name: figure.to_json() for figure in figures},
             "execution_records": sizes,
             "steady_state": steady,

@@ -13,6 +13,7 @@ import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -91,3 +92,33 @@ def write_results(name: str, report: dict[str, Any]) -> Path:
     path.write_text(json.dumps(document, indent=2) + "\n")
     print(f"written to {path.relative_to(ROOT)}")
     return path
+
+
+def previous_results(name: str) -> dict[str, Any]:
+    """The results a previous run wrote to ``bench/results/<name>.json`` ({} if none)."""
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        return {}
+    document: dict[str, Any] = json.loads(path.read_text())
+    return document
+
+
+def design_commit() -> str:
+    """The last commit that changed the code under measurement (``snsflow/``, ``functions/``):
+    what a figure measured, whatever bench-only commits came after it."""
+    completed = subprocess.run(
+        ["git", "log", "-1", "--format=%H", "--", "snsflow", "functions"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "snsflow", "functions"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    commit = completed.stdout.strip() or "unknown"
+    return f"{commit} (with uncommitted changes)" if dirty.stdout.strip() else commit
