@@ -22,14 +22,18 @@ from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import (
     AliasGenerator,
+    AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     PlainSerializer,
     TypeAdapter,
     ValidationError,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
+from snsflow.clock import as_utc
 from snsflow.errors import BadRequestError, NotFoundError
 from snsflow.executions import MAX_EXECUTION_NAME_LENGTH
 from snsflow.pagination import PageTokenError, PageTokens
@@ -51,6 +55,24 @@ _UNSHOWN_SUBSCRIPTION_FIELDS = {"workflow_id", "subscription_arn"}
 Clock = Callable[[], datetime]
 #: ISO 8601 UTC with milliseconds and a ``Z``, as stored.
 UtcTime = Annotated[datetime, PlainSerializer(format_time, return_type=str, when_used="json")]
+
+
+def _not_a_number(value: Any) -> Any:
+    # pydantic reads a number as seconds or milliseconds since 1970, guessing which from its
+    # size: ambiguous, and not the ISO 8601 the API documents.
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise PydanticCustomError(
+            "iso_8601_time", "Input should be an ISO 8601 date and time, not a number"
+        )
+    return value
+
+
+#: A time given as a query parameter: ISO 8601 with a time zone (``2026-03-01T09:00:00Z``).
+ParameterTime = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
 
 
 # -- errors ---------------------------------------------------------------------------------------
@@ -194,7 +216,7 @@ class ExecutionFilters(BaseModel):
         until: datetime | None = None,
     ) -> ExecutionFilters:
         """From query parameters: ``status`` may repeat and hold comma-separated values (any
-        case); ``since`` and ``until`` must carry a time zone."""
+        case); ``since`` and ``until`` must carry a time zone, and are kept in UTC."""
         wanted: set[ExecutionStatus] = set()
         for value in status or ():
             for part in value.split(","):
@@ -208,9 +230,7 @@ class ExecutionFilters(BaseModel):
                     raise InvalidParameterError(
                         "status", f"has an unknown status '{part.strip()[:40]}' (one of {allowed})"
                     ) from None
-        for name, moment in (("since", since), ("until", until)):
-            if moment is not None and moment.utcoffset() is None:
-                raise InvalidParameterError(name, "needs a time zone (e.g. 'Z' or '+02:00')")
+        since, until = _utc_parameter("since", since), _utc_parameter("until", until)
         if since is not None and until is not None and since > until:
             raise InvalidParameterError("until", "is earlier than 'since'")
         statuses = tuple(s for s in ExecutionStatus if s in wanted) or None
@@ -223,6 +243,17 @@ class ExecutionFilters(BaseModel):
             "since": format_time(self.since) if self.since else None,
             "until": format_time(self.until) if self.until else None,
         }
+
+
+def _utc_parameter(name: str, moment: datetime | None) -> datetime | None:
+    """The time in UTC, which the store can compare and format; a 400 naming the parameter
+    when it has no time zone or UTC cannot hold it."""
+    if moment is None:
+        return None
+    try:
+        return as_utc(moment)
+    except ValueError as error:
+        raise InvalidParameterError(name, str(error)) from None
 
 
 #: Per stream (a status, or ``*`` for all): where it resumes, or ``end`` once exhausted. A

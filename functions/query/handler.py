@@ -17,7 +17,6 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError as Rout
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import AwareDatetime
 
 from snsflow import aws
 from snsflow.clock import utc_now
@@ -30,6 +29,7 @@ from snsflow.query import (
     MAX_PAGE_SIZE,
     ExecutionFilters,
     InvalidParameterError,
+    ParameterTime,
     QueryService,
 )
 from snsflow.settings import QuerySettings
@@ -100,8 +100,8 @@ def get_workflow(workflow_id: str) -> Response[dict[str, Any]]:
 def list_executions(
     workflow_id: str,
     status: Annotated[list[str] | None, Query()] = None,
-    since: Annotated[AwareDatetime | None, Query()] = None,
-    until: Annotated[AwareDatetime | None, Query()] = None,
+    since: Annotated[ParameterTime | None, Query()] = None,
+    until: Annotated[ParameterTime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     next_token: Annotated[str | None, Query(alias="nextToken", max_length=4096)] = None,
 ) -> Response[dict[str, Any]]:
@@ -127,11 +127,17 @@ def _error_response(error: SnsflowError) -> Response[dict[str, Any]]:
 
 
 def _invalid_parameter(error: RequestValidationError) -> Response[dict[str, Any]]:
-    # Powertools names the parameter in ``loc`` ("query", "limit"); pydantic says what is wrong.
+    # Powertools names the parameter in ``loc`` ("query", "limit", then pydantic's own path
+    # inside the value); pydantic says what is wrong.
     first = error.errors()[0] if error.errors() else {}
-    location = first.get("loc") or ("parameter",)
+    location = first.get("loc") or ("query", "parameter")
+    name = str(location[1] if len(location) > 1 else location[0])
+    if isinstance(first.get("input"), list):
+        # Powertools hands over every value of a repeated parameter; only ``status`` takes
+        # several, and any list of strings is valid for it.
+        return _error_response(InvalidParameterError(name, "is given more than once"))
     problem = str(first.get("msg", "is invalid")).rstrip(".")
-    return _error_response(InvalidParameterError(str(location[-1]), f"is invalid: {problem}"))
+    return _error_response(InvalidParameterError(name, f"is invalid: {problem}"))
 
 
 def _no_route(_error: RouteNotFound) -> Response[dict[str, Any]]:

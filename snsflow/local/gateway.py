@@ -6,10 +6,11 @@ its ``context`` is passed on), then the proxy event for the route's handler, who
 response becomes the HTTP response. Handlers and the authorizer are plain Python callables,
 called in-process with a Lambda context.
 
-When the gateway answers by itself (no route, no key, denied, too large, a failing function)
-it renders API Gateway's "gateway response" for the case through a table of
-``{"error": {"code", "message"}}`` answers, like the deployed stack's gateway responses; pass
-the stack's own table as ``gateway_responses`` to get exactly its answers.
+When the gateway answers by itself (no route, no key, denied, too large, a failing function,
+and what the HTTP server cannot parse: a malformed or too long request line, too large
+headers, an unknown method) it renders API Gateway's "gateway response" for the case through a
+table of ``{"error": {"code", "message"}}`` answers, like the deployed stack's gateway
+responses; pass the stack's own table as ``gateway_responses`` to get exactly its answers.
 
 Differences from the deployed API, on purpose: the stage is not part of the URL (the API is
 served at ``/``, as behind a custom domain mapped to the stage), and there are no integration
@@ -20,16 +21,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import re
 import secrets
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from http import HTTPStatus
 from types import MappingProxyType
 from typing import Any, ClassVar, Protocol
 from urllib.parse import unquote, urlsplit
@@ -710,6 +714,30 @@ def _malformed(problem: str) -> GatewayRefusalError:
     return GatewayRefusalError(ResponseType.DEFAULT_4XX, 400, f"Bad request: {problem}")
 
 
+def _server_refusal(status: int, problem: str) -> GatewayRefusalError:
+    """What ``http.server`` refuses by itself (a malformed request line, headers or a request
+    line too large, an unknown method), as the refusal API Gateway would give."""
+    if status == HTTPStatus.NOT_IMPLEMENTED:
+        # A method no route has: API Gateway answers as for an unknown route.
+        return GatewayRefusalError(
+            ResponseType.MISSING_AUTHENTICATION_TOKEN, 403, "Missing Authentication Token"
+        )
+    if status >= 500:
+        # Only "HTTP version not supported": the request's fault, and no retry can cure it.
+        return _malformed(problem)
+    return GatewayRefusalError(ResponseType.DEFAULT_4XX, status, problem)
+
+
+def _path_and_query(target: str) -> tuple[str, str]:
+    """The path and query string of a request target (``/path?query``, or the absolute form
+    ``http://host/path?query`` proxies send)."""
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # an absolute form whose host is not one (``http://[x/``)
+        raise _malformed("invalid request target") from None
+    return parts.path or "/", parts.query
+
+
 class _GatewayHttpServer(LoopbackHttpServer):
     def __init__(self, address: tuple[str, int], gateway: LocalApiGateway) -> None:
         self.gateway = gateway
@@ -721,27 +749,63 @@ class _GatewayRequestHandler(QuietRequestHandler):
     server_version = "snsflow-local-gateway"
     #: Largest body drained (unread) before answering 413, so the client sees the answer.
     _MAX_DRAIN_BYTES: ClassVar[int] = 64 * 1024 * 1024
+    #: After refusing a request it has not read to the end: how much more of it is read and
+    #: discarded, and for how long, so that closing does not reset the connection.
+    _MAX_LINGER_BYTES: ClassVar[int] = 16 * 1024 * 1024
+    _LINGER_SECONDS: ClassVar[float] = 2.0
 
     def do_DELETE(self) -> None:  # noqa: N802 - http.server names handlers do_<METHOD>
         self._serve()
 
     do_GET = do_HEAD = do_OPTIONS = do_PATCH = do_POST = do_PUT = do_DELETE  # noqa: N815
 
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if self.request_version == "HTTP/0.9":  # a bare "GET /path": no headers, no key
+            self.send_error(HTTPStatus.BAD_REQUEST, "HTTP/0.9 is not supported")
+            return False
+        return True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """``http.server`` refuses some requests by itself, with an HTML page: answer in the
+        contract's error shape instead, like every other answer of the gateway."""
+        del explain  # http.server's long description of the status
+        phrase = HTTPStatus(code).phrase
+        problem = f"{phrase}: {message}" if message and message != phrase else phrase
+        refusal = _server_refusal(code, problem[:200])  # it may quote the whole request line
+        request_id = str(uuid.uuid4())
+        response = refusal_response(refusal, self.server.gateway.gateway_responses, request_id)
+        # Neither the request line nor the path: they may hold the API key.
+        LOGGER.info(
+            "%s refused by the HTTP server: %d %s",
+            self.client_address[0],
+            response.status,
+            request_id,
+        )
+        if self.request_version in ("", "HTTP/0.9"):
+            self.request_version = self.protocol_version  # answer with a status line
+        self.close_connection = True
+        self._write(response)
+        self._discard_unread_request()
+
     def _serve(self) -> None:
         started = time.monotonic()
         request_id = str(uuid.uuid4())
         gateway = self.server.gateway
-        parts = urlsplit(self.path)
+        path = "-"
+        unread = False
         try:
+            path, query = _path_and_query(self.path)
             body = self._read_body(gateway.max_body_bytes)
         except GatewayRefusalError as refusal:
-            self.close_connection = True
+            self.close_connection = unread = True
             response = refusal_response(refusal, gateway.gateway_responses, request_id)
         else:
             request = GatewayRequest(
                 method=self.command,
-                path=parts.path or "/",
-                query=parts.query,
+                path=path,
+                query=query,
                 headers=self._forwarded_headers(),
                 body=body,
                 source_ip=self.client_address[0],
@@ -753,13 +817,15 @@ class _GatewayRequestHandler(QuietRequestHandler):
             '%s "%s %s" %d %d %.1fms %s',
             self.client_address[0],
             self.command,
-            parts.path,
+            path,
             response.status,
             len(response.body),
             (time.monotonic() - started) * 1000,
             request_id,
         )
         self._write(response)
+        if unread:
+            self._discard_unread_request()
 
     def _forwarded_headers(self) -> list[tuple[str, str]]:
         """The client's headers plus those API Gateway adds on the way to the integration."""
@@ -806,6 +872,22 @@ class _GatewayRequestHandler(QuietRequestHandler):
                 raise _too_large(limit)
             body += self.rfile.read(size)
             self.rfile.readline(1024)
+
+    def _discard_unread_request(self) -> None:
+        """End the answer, then read and drop what the client still sends, for a bounded time
+        and size: a socket closed with unread data resets the connection, and a client that
+        is still sending (a huge request line or header) may then never read the answer."""
+        deadline = time.monotonic() + self._LINGER_SECONDS
+        remaining = self._MAX_LINGER_BYTES
+        with contextlib.suppress(OSError, ValueError):  # gone, or too slow: close anyway
+            self.connection.shutdown(socket.SHUT_WR)
+            while remaining > 0:
+                # A negative timeout (the deadline passed) is a ValueError.
+                self.connection.settimeout(deadline - time.monotonic())
+                chunk = self.connection.recv(min(remaining, 1024 * 1024))
+                if not chunk:
+                    return
+                remaining -= len(chunk)
 
     def _drain(self, length: int) -> None:
         while length > 0:

@@ -23,6 +23,10 @@ class LoopbackHttpServer(ThreadingHTTPServer):
     """Serves one request per connection (HTTP/1.0), so closing can join every request thread."""
 
     daemon_threads = False
+    #: Connections the kernel holds until the server accepts them (socketserver's default is 5,
+    #: past which Linux drops new connections and other systems reset them): a burst of SNS
+    #: deliveries or a load test opens dozens at once. The kernel caps it at its somaxconn.
+    request_queue_size = 1024
 
     def __init__(
         self, address: tuple[str, int], handler_class: type[BaseHTTPRequestHandler]

@@ -12,12 +12,13 @@ import functools
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from snsflow.clock import as_utc
 from snsflow.sns.errors import (
     DuplicateKeyError,
     InvalidEncodingError,
@@ -201,8 +202,8 @@ def parse_timestamp(raw: str) -> datetime:
     """Parse an SNS ``Timestamp`` (ISO 8601 with a zone, e.g. ``2024-01-31T12:00:00.123Z``)."""
     if _TIMESTAMP.fullmatch(raw) is not None:
         try:
-            return datetime.fromisoformat(raw).astimezone(UTC)
-        except ValueError:
+            return as_utc(datetime.fromisoformat(raw))
+        except ValueError:  # not a date, or not one UTC can hold (year 1 at +14:00)
             pass
     raise InvalidTimestampError(f"Timestamp {raw[:100]!r} is not an ISO 8601 UTC timestamp")
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from snsflow.clock import as_utc
 from snsflow.errors import DependencyUnavailableError
 
 #: Error codes of DynamoDB that mean "try again later" (left after botocore's own retries).
@@ -30,9 +31,11 @@ _TRANSIENT_ERROR_CODES = frozenset(
 
 def format_time(moment: datetime) -> str:
     """A time as stored: ISO 8601 UTC, milliseconds, ``Z``; fixed width, so it sorts as it
-    should. Anything below the millisecond is dropped."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    should. Anything below the millisecond is dropped. ValueError for a time without a time
+    zone or outside the years 1 to 9999 in UTC (:func:`snsflow.clock.as_utc`)."""
+    # isoformat, not strftime: strftime's %Y does not pad years before 1000 to four digits.
+    utc = as_utc(moment).replace(tzinfo=None)
+    return utc.isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_time(value: str) -> datetime:

@@ -1,7 +1,7 @@
 """How many cases each fuzz test runs, and the hypothesis settings they share.
 
 The counts are fixed (not scaled by a profile) so that every run of ``make test`` exercises the
-same number of cases: 11,800 in all, split as below (``tests/security/test_budget.py`` keeps
+same number of cases: 12,970 in all, split as below (``tests/security/test_budget.py`` keeps
 the sum at 10,000 or more). A failure prints the falsifying
 example and a ``@reproduce_failure`` blob, so a case found in CI can be replayed exactly.
 """
@@ -38,6 +38,10 @@ CASES = {
     # Whole HTTP requests to the local stack's gateway (test_http_requests.py).
     "http_requests": 1200,
     "http_signed_one_byte_changed": 400,
+    # Requests to the read routes of the local stack's gateway (test_read_requests.py).
+    "read_requests": 800,
+    "read_requests_valid": 120,
+    "read_requests_dynamodb_faults": 250,
 }
 TOTAL_CASES = sum(CASES.values())
 

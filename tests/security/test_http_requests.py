@@ -13,7 +13,6 @@ Case counts: ``tests/security/budget.py``.
 from __future__ import annotations
 
 import json
-import socket
 import string
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -28,6 +27,7 @@ from snsflow.local.stack import LocalStack
 from tests.e2e.conftest import local_stack
 from tests.security.budget import cases
 from tests.security.support import Genuine, Ledger, ledger, signed_content
+from tests.support.raw_http import exchange
 from tests.support.sns import SnsTestSigner, TestCertificate
 
 pytestmark = pytest.mark.e2e
@@ -35,7 +35,6 @@ pytestmark = pytest.mark.e2e
 __all__ = ["local_stack"]  # the e2e tests' stack, one per module
 
 WORKFLOW = "order-events"
-MAX_ANSWER_BYTES = 1024 * 1024
 
 
 class Target:
@@ -84,29 +83,6 @@ def target(local_stack: LocalStack) -> Iterator[Target]:
     genuine = {execution_name(m) for m in target.by_id}
     assert set(runs) <= genuine
     assert len(runs) == len(set(runs))
-
-
-def exchange(port: int, request: bytes) -> tuple[int, bytes]:
-    """Send ``request`` as it is, close the sending side, read the answer to the end."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
-        try:
-            connection.sendall(request)
-            connection.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass  # the server may answer and close before reading everything (e.g. 413)
-        answer = bytearray()
-        while len(answer) < MAX_ANSWER_BYTES:
-            try:
-                chunk = connection.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            answer += chunk
-    head, _, body = bytes(answer).partition(b"\r\n\r\n")
-    status_line = head.split(b"\r\n", 1)[0].split()
-    assert len(status_line) >= 2, f"no HTTP answer: {bytes(answer[:200])!r}"
-    return int(status_line[1]), body
 
 
 def as_handed_over(sent: bytes) -> bytes:
@@ -273,7 +249,8 @@ def test_hostile_http_requests_are_never_a_5xx_and_start_nothing_unsigned(
     request = head.encode("latin-1", "replace") + b"\r\n" + payload
 
     with ledger() as record:
-        status, answer = exchange(target.port, request)
+        reply = exchange(target.port, request)
+    status, answer = reply.status, reply.body
 
     honest = ("Content-Length", str(len(body))) in headers[:1] and payload == body
     to_webhook = method == "POST" and path.startswith("/webhooks/")
@@ -298,7 +275,8 @@ def test_signed_message_with_one_byte_changed_runs_only_what_was_signed(
     request = f"POST {target_path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n".encode() + raw
 
     with ledger() as record:
-        status, answer = exchange(target.port, request)
+        reply = exchange(target.port, request)
+    status, answer = reply.status, reply.body
 
     assert status != 401
     assert status != 403 or json.loads(answer)["error"]["code"] not in (
@@ -316,7 +294,8 @@ def test_the_genuine_messages_are_accepted_over_http(target: Target) -> None:
             f"POST /webhooks/{WORKFLOW}?x-api-key={target.key} HTTP/1.1\r\nHost: x\r\n"
             f"Content-Length: {len(message.body)}\r\n\r\n"
         ).encode() + message.body
-        status, answer = exchange(target.port, request)
-        assert status == 200, answer
+        reply = exchange(target.port, request)
+        assert reply.status == 200, reply.body
+        answer = reply.body
         assert json.loads(answer)["status"] in ("accepted", "duplicate", "unsubscribed")
-    assert exchange(target.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")[0] == 200
+    assert exchange(target.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status == 200

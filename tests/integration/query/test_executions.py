@@ -205,10 +205,18 @@ def test_a_workflow_without_records_lists_nothing(query_stack: QueryStack) -> No
         ({"until": "2026-13-01T00:00:00Z"}, "until"),
         ({"since": "2026-11-28T12:00:00Z", "until": "2026-11-28T11:00:00Z"}, "until"),
         ({"nextToken": "x" * 5000}, "nextToken"),
+        # UTC cannot hold these (year 0 or 10000 once the offset is taken off).
+        ({"since": "0001-01-01T00:00:00+14:00"}, "since"),
+        ({"until": "9999-12-31T23:59:59-14:00"}, "until"),
+        # A number would be read as seconds (or milliseconds) since 1970: ambiguous.
+        ({"since": "1700000000"}, "since"),
+        ({"until": "-1.5"}, "until"),
+        ({"limit": ["5", "6"]}, "limit"),
+        ({"since": ["2026-11-28T12:00:00Z", "2026-11-29T12:00:00Z"]}, "since"),
     ],
 )
 def test_an_invalid_parameter_is_a_400_naming_it(
-    query_stack: QueryStack, query: dict[str, str], parameter: str
+    query_stack: QueryStack, query: dict[str, str | list[str]], parameter: str
 ) -> None:
     reply = query_stack.executions("order-events", **query)
 

@@ -28,6 +28,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from snsflow.errors import DependencyUnavailableError, SnsflowError, UnauthorizedError
 from snsflow.local.gateway import GatewayResponse, LambdaHandler, LocalApiGateway, Route
+from tests.support.raw_http import exchange
 
 WEBHOOK = "/webhooks/{workflowId}"
 METHOD_ARN_PREFIX = "arn:aws:execute-api:us-east-1:000000000000:snsflowapi/local"
@@ -631,6 +632,87 @@ def test_a_body_over_the_cap_is_a_413_before_any_function_runs(
     assert error_body(over)["code"] == "payload_too_large"
     assert chunked_over == 413
     assert len(handler.calls) == len(authorizer_calls.calls) == 1
+
+
+_HUGE = 100_000
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /" + b"a" * _HUGE + b" HTTP/1.1\r\n\r\n", 414),
+        (b"GET /health HTTP/1.1\r\nx-api-key: " + b"k" * _HUGE + b"\r\n\r\n", 431),
+        (b"GET /health HTTP/1.1\r\n" + b"x-h: v\r\n" * 200 + b"\r\n", 431),
+        (b"garbage\r\n\r\n", 400),
+        (b"GET /health HTTP/1.1 extra\r\n\r\n", 400),
+        (b"GET /health HTTP/x\r\n\r\n", 400),
+        (b"GET /health HTTP/2.0\r\n\r\n", 400),
+        (b"GET /health\r\n\r\n", 400),  # HTTP/0.9: no headers, so no key either
+        (b"GET http://[x/health HTTP/1.1\r\n\r\n", 400),
+        (b"TRACE /health HTTP/1.1\r\n\r\n", 404),
+        (b"get /health HTTP/1.1\r\n\r\n", 404),
+    ],
+)
+def test_what_the_http_server_refuses_by_itself_is_answered_in_the_error_shape(
+    gateway_for: Callable[..., LocalApiGateway],
+    handler: Recorder,
+    request_bytes: bytes,
+    status: int,
+) -> None:
+    gateway = gateway_for([Route("GET", "/health", handler, authorized=False)], None)
+
+    answer = exchange(gateway.port, request_bytes)
+
+    assert answer.status == status
+    assert not answer.reset  # what was left unread was read before closing
+    error = answer.error()
+    assert error["code"] == ("not_found" if status == 404 else "bad_request")
+    assert len(error["message"]) <= 200
+    assert handler.calls == []
+
+
+def test_a_huge_header_is_refused_in_the_error_shape_to_an_ordinary_client(
+    gateway_for: Callable[..., LocalApiGateway], handler: Recorder
+) -> None:
+    gateway = gateway_for([Route("GET", "/health", handler, authorized=False)], None)
+
+    response = call(gateway, "GET", "/health", headers={"x-api-key": "k" * _HUGE})
+
+    assert response.status == 431
+    assert response.headers["Content-Type"] == "application/json"
+    assert error_body(response)["code"] == "bad_request"
+
+
+def test_many_requests_at_once_are_all_answered(
+    gateway_for: Callable[..., LocalApiGateway], handler: Recorder
+) -> None:
+    _, authorizer = allowing_authorizer()
+    gateway = gateway_for([Route("POST", WEBHOOK, handler)], authorizer)
+    clients = 64
+    together = threading.Barrier(clients)
+    statuses: list[int] = []
+    failures: list[OSError] = []
+
+    def post() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=30)
+        try:
+            together.wait()
+            connection.request("POST", "/webhooks/w", body=b"{}")
+            statuses.append(connection.getresponse().status)
+        except OSError as error:  # a reset, a refused or timed-out connection
+            failures.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert failures == []
+    assert statuses == [200] * clients
+    assert len(handler.calls) == clients
 
 
 def test_handlers_get_a_lambda_context(

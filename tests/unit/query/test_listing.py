@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -155,6 +155,35 @@ def test_times_need_a_zone_and_an_order() -> None:
     assert naive.value.parameter == "since"
     assert backwards.value.parameter == "until"
     assert ExecutionFilters.from_parameters(since=T0, until=T0).until == T0
+
+
+@pytest.mark.parametrize(
+    ("name", "moment"),
+    [
+        ("since", datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))),
+        ("until", datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-14)))),
+        ("since", datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(-timedelta(minutes=1)))),
+        ("until", datetime(1, 1, 1, tzinfo=timezone(timedelta(minutes=1)))),
+    ],
+)
+def test_a_time_outside_utcs_calendar_names_the_parameter(name: str, moment: datetime) -> None:
+    with pytest.raises(InvalidParameterError) as refused:
+        ExecutionFilters.from_parameters(None, **{name: moment})
+
+    assert refused.value.parameter == name
+    assert "out of range" in refused.value.message
+
+
+def test_times_are_kept_in_utc_up_to_the_calendars_ends() -> None:
+    filters = ExecutionFilters.from_parameters(
+        since=datetime(1, 1, 1, tzinfo=timezone(-timedelta(minutes=1))),
+        until=datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(minutes=1))),
+    )
+
+    assert filters.since == datetime(1, 1, 1, 0, 1, tzinfo=UTC)
+    assert filters.until == datetime(9999, 12, 31, 23, 58, tzinfo=UTC)
+    assert filters.since.tzinfo is UTC
+    assert filters.token_scope("orders")["since"] == "0001-01-01T00:01:00.000Z"
 
 
 def test_a_token_scope_is_the_same_for_the_same_instant_in_any_zone() -> None:

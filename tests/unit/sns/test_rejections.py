@@ -568,6 +568,12 @@ TIMESTAMP_CASES = [
         "invalid_timestamp",
     ),
     Case("timestamp-basic-format", resigned(Timestamp="20310517T083012Z"), "invalid_timestamp"),
+    # Year 0 in UTC: past the calendar's start once the offset is taken off.
+    Case(
+        "timestamp-outside-utc-calendar",
+        resigned(Timestamp="0001-01-01T00:00:00.000+14:00"),
+        "invalid_timestamp",
+    ),
     Case(
         "timestamp-older-than-window",
         resigned(Timestamp="2031-05-17T07:30:12.344Z"),

@@ -41,6 +41,21 @@ def test_stored_times_sort_as_the_times_do_and_read_back() -> None:
     assert [parse_time(text) for text in stored] == moments
 
 
+def test_times_of_any_year_are_stored_with_four_digit_years_so_they_sort() -> None:
+    moments = [datetime(year, 1, 1, tzinfo=UTC) for year in (1, 99, 999, 1000, 2026, 9999)]
+
+    stored = [format_time(moment) for moment in moments]
+
+    assert stored[0] == "0001-01-01T00:00:00.000Z"
+    assert sorted(stored) == stored
+    assert [parse_time(text) for text in stored] == moments
+
+
+def test_a_time_utc_cannot_hold_is_a_value_error_not_an_overflow() -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        format_time(datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))))
+
+
 @pytest.mark.parametrize(
     "error",
     [
