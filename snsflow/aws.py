@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
     from mypy_boto3_sts import STSClient
+    from mypy_boto3_wafv2 import WAFV2Client
 
 #: Short timeouts: every caller sits behind API Gateway (29 s) or SNS's delivery timeout, so a
 #: stuck connection must fail fast and be retried by botocore (standard mode, with backoff).
@@ -65,6 +66,7 @@ def reset() -> None:
         sqs_client,
         sts_client,
         cloudformation_client,
+        wafv2_client,
     ):
         factory.cache_clear()
 
@@ -123,3 +125,8 @@ def cloudformation_client() -> CloudFormationClient:
     return _session().client(
         "cloudformation", endpoint_url=_target.endpoint_url, config=CLIENT_CONFIG
     )
+
+
+@cache
+def wafv2_client() -> WAFV2Client:
+    return _session().client("wafv2", endpoint_url=_target.endpoint_url, config=CLIENT_CONFIG)

@@ -12,9 +12,14 @@ headers, an unknown method) it renders API Gateway's "gateway response" for the 
 table of ``{"error": {"code", "message"}}`` answers, like the deployed stack's gateway
 responses; pass the stack's own table as ``gateway_responses`` to get exactly its answers.
 
+In front of that, as in front of the deployed stage: an optional ``firewall`` (the rules of
+``snsflow.firewall``, which AWS WAF applies to the deployed stage) answers first, then an
+optional ``throttle`` (:class:`StageThrottle`: a token bucket per method, API Gateway's
+algorithm) refuses what exceeds the stage's rate with the THROTTLED gateway response.
+
 Differences from the deployed API, on purpose: the stage is not part of the URL (the API is
 served at ``/``, as behind a custom domain mapped to the stage), and there are no integration
-timeouts, throttling or request validation.
+timeouts or request validation.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import logging
 import re
 import secrets
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -48,6 +54,7 @@ from snsflow.errors import (
     SnsflowError,
     UnauthorizedError,
 )
+from snsflow.firewall import Firewall, InspectedRequest
 from snsflow.local.loopback import LoopbackHttpServer, LoopbackHttpService, QuietRequestHandler
 
 LOGGER = logging.getLogger("snsflow.local.gateway")
@@ -78,6 +85,7 @@ class ResponseType(StrEnum):
     REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
     AUTHORIZER_FAILURE = "AUTHORIZER_FAILURE"
     AUTHORIZER_CONFIGURATION_ERROR = "AUTHORIZER_CONFIGURATION_ERROR"
+    THROTTLED = "THROTTLED"
     DEFAULT_4XX = "DEFAULT_4XX"
     DEFAULT_5XX = "DEFAULT_5XX"
 
@@ -127,6 +135,7 @@ _ERROR_TYPES: Mapping[ResponseType, str] = MappingProxyType(
         ResponseType.REQUEST_TOO_LARGE: "RequestTooLargeException",
         ResponseType.AUTHORIZER_FAILURE: "AuthorizerFailureException",
         ResponseType.AUTHORIZER_CONFIGURATION_ERROR: "AuthorizerConfigurationException",
+        ResponseType.THROTTLED: "TooManyRequestsException",
         ResponseType.DEFAULT_4XX: "BadRequestException",
         ResponseType.DEFAULT_5XX: "InternalServerErrorException",
     }
@@ -579,6 +588,58 @@ def _header_value(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+# -- the stage's throttle ------------------------------------------------------------------------
+
+
+class TokenBucket:
+    """``burst`` tokens at most, refilled at ``rate`` per second; a request takes one."""
+
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("a token bucket needs a positive rate and a burst of at least 1")
+        self._rate = rate
+        self._burst = float(burst)
+        self._clock = clock
+        self._tokens = float(burst)
+        self._updated = clock()
+        self._guard = threading.Lock()
+
+    def take(self) -> bool:
+        with self._guard:
+            now = self._clock()
+            self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
+            self._updated = now
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+
+class StageThrottle:
+    """The stage's rate and burst, applied to each method on its own, as API Gateway applies a
+    stage's throttle settings (docs/deploy.md, "Floods")."""
+
+    def __init__(
+        self, rate_limit: float, burst_limit: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        TokenBucket(rate_limit, burst_limit)  # refuses impossible settings now, not per method
+        self.rate_limit = rate_limit
+        self.burst_limit = burst_limit
+        self._clock = clock
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._guard = threading.Lock()
+
+    def admit(self, method: str, resource: str) -> bool:
+        with self._guard:
+            bucket = self._buckets.get((method, resource))
+            if bucket is None:
+                bucket = TokenBucket(self.rate_limit, self.burst_limit, self._clock)
+                self._buckets[(method, resource)] = bucket
+        return bucket.take()
+
+
 # -- the gateway ---------------------------------------------------------------------------------
 
 
@@ -607,6 +668,8 @@ class LocalApiGateway(LoopbackHttpService):
         authorizer_function_name: str = "snsflow-local-authorizer",
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         gateway_responses: Mapping[str, GatewayResponseSpec] = DEFAULT_GATEWAY_RESPONSES,
+        firewall: Firewall | None = None,
+        throttle: StageThrottle | None = None,
     ) -> None:
         if authorizer is None and any(route.authorized for route in routes):
             raise ValueError("authorized routes need an authorizer")
@@ -624,6 +687,8 @@ class LocalApiGateway(LoopbackHttpService):
         self._authorizer_function_name = authorizer_function_name
         self._timeout_seconds = timeout_seconds
         self.gateway_responses = gateway_responses
+        self.firewall = firewall
+        self.throttle = throttle
 
     def _create_server(self) -> LoopbackHttpServer:
         return _GatewayHttpServer((self.host, self.port), self)
@@ -639,12 +704,18 @@ class LocalApiGateway(LoopbackHttpService):
             return refusal_response(refusal, self.gateway_responses, request_id)
 
     def _dispatch(self, request: GatewayRequest, request_id: str) -> HttpResponse:
+        if self.firewall is not None:
+            blocked = self._firewall_answer(self.firewall, request, request_id)
+            if blocked is not None:
+                return blocked
         matched = self._routes.match(request.method, request.path)
         if matched is None:
             raise GatewayRefusalError(
                 ResponseType.MISSING_AUTHENTICATION_TOKEN, 403, "Missing Authentication Token"
             )
         route, path_parameters = matched
+        if self.throttle is not None and not self.throttle.admit(route.method, route.resource):
+            raise GatewayRefusalError(ResponseType.THROTTLED, 429, "Too Many Requests")
         context = None
         if route.authorized:
             context = self._authorize(request, route, path_parameters, request_id)
@@ -657,6 +728,28 @@ class LocalApiGateway(LoopbackHttpService):
         response = integration_response(result)
         response.headers.append(("x-amzn-RequestId", request_id))
         return response
+
+    @staticmethod
+    def _firewall_answer(
+        firewall: Firewall, request: GatewayRequest, request_id: str
+    ) -> HttpResponse | None:
+        """The firewall's block, answered as WAF's custom response (its status and JSON body)."""
+        verdict = firewall.inspect(
+            InspectedRequest(
+                method=request.method,
+                path=request.path,
+                headers=request.headers,
+                query=_query_pairs(request.query),
+                source_ip=request.source_ip,
+            )
+        )
+        if verdict is None:
+            return None
+        rule, block = verdict
+        LOGGER.debug("firewall rule %s blocked request %s", rule, request_id)
+        body = json.dumps(block.error.to_body()).encode()
+        headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id)]
+        return HttpResponse(block.status, headers, body)
 
     def _authorize(
         self,

@@ -12,8 +12,9 @@ One process holds:
   handler from its asset root (a fresh module per stack: a cold start), configured through the
   ``SNSFLOW_*`` variables the CDK stack sets;
 * the local API gateway (the routes of ``snsflow.authorization.ROUTES`` and the executions
-  page), the local SNS, and the EventBridge stand-ins: status events and the reconciler's
-  schedule.
+  page) with the deployed stage's throttle and, in front of it, the firewall's rules
+  (``snsflow.firewall``) and its key-prefix set (a WAF regex pattern set, in moto), the local
+  SNS, and the EventBridge stand-ins: status events and the reconciler's schedule.
 
 The environment, moto's global state and the AWS client factory are process-wide, so one local
 stack runs per process at a time; ``stop()`` puts all three back as they were.
@@ -50,16 +51,35 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from snsflow import aws
 from snsflow.authorization import ROUTES
 from snsflow.definitions import deployed_definition
+from snsflow.firewall import (
+    DEFAULT_THROTTLE_BURST_LIMIT,
+    DEFAULT_THROTTLE_RATE_LIMIT,
+    KEY_PREFIX_SET_DESCRIPTION,
+    OPEN_PATTERNS,
+    Firewall,
+    FirewallSettings,
+    GatedKeyStore,
+    KeyPrefixSync,
+    SyncResult,
+    firewall_rules,
+)
 from snsflow.gateway_responses import GATEWAY_ERRORS, PAGE_ROUTE
-from snsflow.keys import KeyScope, create_key
+from snsflow.keys import KeyScope, KeyStore, create_key
 from snsflow.local.events import Schedule, StatusEventPump
-from snsflow.local.gateway import LambdaHandler, LocalApiGateway, LocalLambdaContext, Route
+from snsflow.local.gateway import (
+    LambdaHandler,
+    LocalApiGateway,
+    LocalLambdaContext,
+    Route,
+    StageThrottle,
+)
 from snsflow.local.loopback import SHUTDOWN_POLL_SECONDS
 from snsflow.local.sns import LocalSns, SqsDeadLetterQueues
 from snsflow.settings import FUNCTION_SETTINGS, environment_variable
 from snsflow.store.keys import DynamoKeyStore
 from snsflow.store.tables import ALL_TABLES
 from snsflow.store.workflows import WorkflowRecord, WorkflowRegistry
+from snsflow.wafv2 import WafRegexPatternSet
 from snsflow.workflows import Workflow, load_workflows
 
 if TYPE_CHECKING:
@@ -106,6 +126,25 @@ class LocalStackConfig:
     reconcile_every_seconds: float = 10.0
     #: The functions' log level (``POWERTOOLS_LOG_LEVEL``); their logs are JSON on stdout.
     function_log_level: str = "WARNING"
+    #: The stage's throttle, per method, as deployed (``throttleRateLimit``,
+    #: ``throttleBurstLimit``): requests per second and burst; over it, 503.
+    throttle_rate_limit: float = DEFAULT_THROTTLE_RATE_LIMIT
+    throttle_burst_limit: int = DEFAULT_THROTTLE_BURST_LIMIT
+    #: The firewall's rules in front of the gateway, as deployed (``wafEnabled``,
+    #: ``keyPrefixGate``, ``sourceIpLimit``; None: what the stage serves in a minute).
+    firewall_enabled: bool = True
+    key_prefix_gate: bool = True
+    source_ip_limit: int | None = None
+    #: How stale the firewall's copy of the key-prefix set may be (WAF too takes a moment).
+    key_prefix_refresh_seconds: float = 0.5
+
+    @property
+    def firewall_settings(self) -> FirewallSettings:
+        return FirewallSettings(
+            key_prefix_gate=self.key_prefix_gate,
+            source_ip_limit=self.source_ip_limit,
+            throttle_rate_limit=self.throttle_rate_limit,
+        )
 
 
 @dataclass(frozen=True)
@@ -321,6 +360,29 @@ def _invoker(
 _ACTIVE = threading.Lock()
 
 
+class _PropagatedPatterns:
+    """The firewall's view of the key-prefix set: re-read at most every ``max_age`` seconds (by
+    one request at a time; the others use the copy they have), as WAF propagates a change."""
+
+    def __init__(self, prefix_set: WafRegexPatternSet, max_age: float) -> None:
+        self._prefix_set = prefix_set
+        self._max_age = max_age
+        self._patterns: tuple[str, ...] = OPEN_PATTERNS
+        self._read_at = float("-inf")
+        self._refreshing = threading.Lock()
+
+    def __call__(self) -> tuple[str, ...]:
+        if time.monotonic() - self._read_at >= self._max_age and self._refreshing.acquire(
+            blocking=False
+        ):
+            try:
+                self._patterns = self._prefix_set.read().patterns
+                self._read_at = time.monotonic()
+            finally:
+                self._refreshing.release()
+        return self._patterns
+
+
 @dataclass
 class _Running:
     moto: MotoServer
@@ -329,6 +391,7 @@ class _Running:
     workflows: list[LocalWorkflow]
     keys: dict[str, str]
     tables: dict[str, str]
+    key_prefix_set: WafRegexPatternSet | None
     cleanup: ExitStack = field(default_factory=ExitStack)
 
 
@@ -375,7 +438,9 @@ class LocalStack:
 
         _create_tables(tables)
         arns = _deploy_workflows(workflows, tables, config.account_id)
-        keys = _create_keys(workflows, tables["Keys"])
+        prefix_set = _create_key_prefix_set() if config.firewall_enabled else None
+        key_store = _key_store(tables["Keys"], prefix_set)
+        keys = _create_keys(workflows, key_store)
         handlers = _load_functions(cleanup)
         gateway = LocalApiGateway(
             _routes(handlers),
@@ -386,6 +451,8 @@ class LocalStack:
             account_id=config.account_id,
             authorizer_function_name=f"{RESOURCE_PREFIX}-authorizer",
             gateway_responses=GATEWAY_ERRORS,
+            firewall=self._firewall(prefix_set),
+            throttle=StageThrottle(config.throttle_rate_limit, config.throttle_burst_limit),
         )
         gateway.start()
         cleanup.callback(gateway.stop)
@@ -400,7 +467,14 @@ class LocalStack:
             for workflow in workflows
         ]
         LOGGER.info("local stack started in %.1f s", time.monotonic() - started)
-        return _Running(moto, sns, gateway, local_workflows, keys, tables)
+        return _Running(moto, sns, gateway, local_workflows, keys, tables, prefix_set)
+
+    def _firewall(self, prefix_set: WafRegexPatternSet | None) -> Firewall | None:
+        config = self.config
+        if prefix_set is None:
+            return None
+        patterns = _PropagatedPatterns(prefix_set, config.key_prefix_refresh_seconds)
+        return Firewall(firewall_rules(config.firewall_settings), patterns)
 
     def _configure_process(
         self, moto: MotoServer, sns: LocalSns, tables: Mapping[str, str], cleanup: ExitStack
@@ -508,6 +582,25 @@ class LocalStack:
         return self._state.keys[READ_KEY_NAME]
 
     @property
+    def key_prefix_set_arn(self) -> str | None:
+        """The firewall's key-prefix set (in moto); None without a firewall."""
+        prefix_set = self._state.key_prefix_set
+        return prefix_set.arn if prefix_set is not None else None
+
+    def key_store(self) -> KeyStore:
+        """The keys table as ``snsflow keys`` keeps it: a new key value is admitted by the
+        firewall before it is stored. Call :meth:`sync_firewall` after revoking or rotating."""
+        return _key_store(self._state.tables["Keys"], self._state.key_prefix_set)
+
+    def sync_firewall(self) -> SyncResult | None:
+        """Make the key-prefix set admit exactly the valid webhook keys (``snsflow keys
+        sync-firewall``); None without a firewall."""
+        prefix_set = self._state.key_prefix_set
+        if prefix_set is None:
+            return None
+        return _key_prefix_sync(self._state.tables["Keys"], prefix_set).sync()
+
+    @property
     def tables(self) -> dict[str, str]:
         """Logical name -> table name."""
         return dict(self._state.tables)
@@ -534,6 +627,7 @@ class LocalStack:
             "keys": self.keys,
             "readKeyName": READ_KEY_NAME,
             "tables": self.tables,
+            "keyPrefixSetArn": self.key_prefix_set_arn,
             "workflows": {workflow.id: workflow.to_info() for workflow in self.workflows},
         }
 
@@ -595,9 +689,31 @@ def _deploy_workflows(
     return arns
 
 
-def _create_keys(workflows: Iterable[Workflow], keys_table: str) -> dict[str, str]:
-    """A webhook key for every key name a workflow names, and the read key."""
+def _create_key_prefix_set() -> WafRegexPatternSet:
+    """The firewall's key-prefix set, as the CDK stack creates it: open until the first sync."""
+    created = aws.wafv2_client().create_regex_pattern_set(
+        Name=f"{RESOURCE_PREFIX}-webhook-key-prefixes",
+        Scope="REGIONAL",
+        Description=KEY_PREFIX_SET_DESCRIPTION,
+        RegularExpressionList=[{"RegexString": pattern} for pattern in OPEN_PATTERNS],
+    )
+    return WafRegexPatternSet(aws.wafv2_client(), created["Summary"]["ARN"])
+
+
+def _key_prefix_sync(keys_table: str, prefix_set: WafRegexPatternSet) -> KeyPrefixSync:
     store = DynamoKeyStore(aws.dynamodb_resource().Table(keys_table))
+    return KeyPrefixSync(store, prefix_set, clock=lambda: datetime.now(UTC))
+
+
+def _key_store(keys_table: str, prefix_set: WafRegexPatternSet | None) -> KeyStore:
+    store = DynamoKeyStore(aws.dynamodb_resource().Table(keys_table))
+    if prefix_set is None:
+        return store
+    return GatedKeyStore(store, _key_prefix_sync(keys_table, prefix_set))
+
+
+def _create_keys(workflows: Iterable[Workflow], store: KeyStore) -> dict[str, str]:
+    """A webhook key for every key name a workflow names, and the read key."""
     wanted = {workflow.trigger.api_key_name: KeyScope.WEBHOOK for workflow in workflows}
     if READ_KEY_NAME in wanted:
         raise LocalStackError(

@@ -1,6 +1,6 @@
-"""Every input SNS-PROTOCOL.md says must be rejected, and every way the authorizer denies,
-POSTed over HTTP to the local stack's gateway: the status and error code SNS (or the caller)
-sees, and nothing started.
+"""Every input SNS-PROTOCOL.md says must be rejected, and every way the firewall and the
+authorizer deny, POSTed over HTTP to the local stack's gateway: the status and error code SNS
+(or the caller) sees, and nothing started.
 
 The message cases are the unit-level tables of ``tests/unit/sns/test_rejections.py``, built by
 the local SNS's own signing identity with its certificate URL (the one the local stack trusts)
@@ -20,17 +20,21 @@ from typing import Any
 import pytest
 
 import snsflow.webhook  # noqa: F401 - registers the webhook's own error codes
-from snsflow import aws
 from snsflow.errors import SnsflowError
 from snsflow.executions import execution_name
 from snsflow.keys import KeyScope, create_key, revoke_keys, rotate_key
 from snsflow.local.sns.signing import SigningIdentity
-from snsflow.local.stack import LocalStack
+from snsflow.local.stack import LocalStack, wait_until
 from snsflow.settings import WebhookSettings
 from snsflow.sns import MalformedMessageError
 from snsflow.sns.verifier import FUTURE_SKEW
-from snsflow.store.keys import DynamoKeyStore
-from tests.e2e.conftest import Driver, HttpAnswer, OutboundRecorder, http_request
+from tests.e2e.conftest import (
+    DEADLINE_SECONDS,
+    Driver,
+    HttpAnswer,
+    OutboundRecorder,
+    http_request,
+)
 from tests.support.sns import (
     VALID_FROM,
     VALID_UNTIL,
@@ -382,10 +386,11 @@ def test_duplicate_message_id_is_200_and_runs_once(
 
 
 class Keys:
-    """Keys in every state the authorizer tells apart (values never printed)."""
+    """Keys in every state the authorizer tells apart (values never printed), made as
+    ``snsflow keys`` makes them: the firewall's key-prefix set follows."""
 
     def __init__(self, stack: LocalStack) -> None:
-        store = DynamoKeyStore(aws.dynamodb_resource().Table(stack.tables["Keys"]))
+        store = stack.key_store()
         now = datetime.now(UTC)
         self.prod = stack.keys["prod-sns"]
         self.audit = stack.keys["audit-sns"]
@@ -395,6 +400,19 @@ class Keys:
         self.expired = create_key(store, "http-rotated", KeyScope.WEBHOOK, now).value
         self.rotated = rotate_key(store, "http-rotated", timedelta(0), now).value
         self.unbound = create_key(store, "http-unbound", KeyScope.WEBHOOK, now).value
+        stack.sync_firewall()  # as the revoke and rotate commands do
+        wait_until(  # the gateway's copy of the set is refreshed every half second
+            lambda: self._refused_by_firewall(stack, self["revoked"]),
+            timeout=DEADLINE_SECONDS,
+            what="the firewall to refuse the revoked key",
+        )
+
+    @staticmethod
+    def _refused_by_firewall(stack: LocalStack, value: str) -> bool:
+        answer = http_request(
+            stack.api_url, "POST", "/webhooks/order-events", b"{}", {"x-api-key": value}
+        )
+        return answer.code == "invalid_api_key"
 
     def __getitem__(self, name: str) -> str:
         value = getattr(self, name)
@@ -409,19 +427,21 @@ def keys(local_stack: LocalStack) -> Keys:
     return Keys(local_stack)
 
 
-#: (key in keys, method, path, expected status, expected code)
+#: (key in keys, method, path, expected status, expected code). On the webhook, the firewall
+#: refuses every key its key-prefix set does not admit — unknown, malformed, revoked, expired
+#: and read keys — with ``invalid_api_key`` before the authorizer could tell them apart.
 DENIALS = {
     "unknown-key": ("snsf_" + "A" * 43, "POST", "/webhooks/order-events", 403, "invalid_api_key"),
     "malformed-key": ("not-a-key", "POST", "/webhooks/order-events", 403, "invalid_api_key"),
-    "revoked-key": ("revoked", "POST", "/webhooks/order-events", 403, "revoked_api_key"),
+    "revoked-key": ("revoked", "POST", "/webhooks/order-events", 403, "invalid_api_key"),
     "rotated-and-expired-key": (
         "expired",
         "POST",
         "/webhooks/order-events",
         403,
-        "expired_api_key",
+        "invalid_api_key",
     ),
-    "read-key-on-webhook": ("read", "POST", "/webhooks/order-events", 403, "wrong_key_scope"),
+    "read-key-on-webhook": ("read", "POST", "/webhooks/order-events", 403, "invalid_api_key"),
     "webhook-key-on-read-route": ("prod", "GET", "/workflows", 403, "wrong_key_scope"),
     "webhook-key-on-execution-route": (
         "prod",
@@ -480,7 +500,8 @@ def test_authorizer_denial_over_http(
         ("/webhooks/order-events", {}),
         ("/webhooks/order-events?x-api-key=", {}),
         ("/webhooks/order-events", {"x-api-key": ""}),
-        ("/webhooks/order-events?X-API-KEY=snsf_" + "A" * 43, {}),  # query names are exact
+        # Query names are exact for the authorizer (the firewall, like WAF, ignores their case).
+        ("/webhooks/order-events?X-API-KEY={prod}", {}),
         ("/workflows", {}),
     ],
     ids=["none", "empty-query", "empty-header", "upper-case-query-name", "read-route"],
@@ -489,6 +510,7 @@ def test_missing_key_is_401_over_http(
     local_stack: LocalStack, target: str, headers: dict[str, str], no_runs: None
 ) -> None:
     method = "GET" if target == "/workflows" else "POST"
+    target = target.format(prod=local_stack.keys["prod-sns"])
     answer = http_request(local_stack.api_url, method, target, b"{}", headers)
     assert (answer.status, answer.code) == (401, "missing_api_key")
 
