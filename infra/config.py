@@ -14,6 +14,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from snsflow.firewall import (
+    DEFAULT_THROTTLE_BURST_LIMIT,
+    DEFAULT_THROTTLE_RATE_LIMIT,
+    MIN_RATE_LIMIT,
+    FirewallSettings,
+)
+
 #: The repository root: every path in the app is resolved against it, not the working directory.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,8 +60,13 @@ class StackConfig(BaseModel):
     alarm_topic_arn: str | None = Field(
         default=None, alias="alarmTopicArn", pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:.+$"
     )
-    throttle_rate_limit: float = Field(default=100.0, alias="throttleRateLimit", gt=0)
-    throttle_burst_limit: int = Field(default=200, alias="throttleBurstLimit", ge=1)
+    #: The stage's throttle, applied by API Gateway to each method on its own.
+    throttle_rate_limit: float = Field(
+        default=DEFAULT_THROTTLE_RATE_LIMIT, alias="throttleRateLimit", gt=0
+    )
+    throttle_burst_limit: int = Field(
+        default=DEFAULT_THROTTLE_BURST_LIMIT, alias="throttleBurstLimit", ge=1
+    )
     #: Larger request bodies are refused with a 413, by the firewall and by the webhook. SNS
     #: sends at most 256 KiB of message, which JSON escaping can grow up to six-fold; Lambda
     #: takes at most 6 MB.
@@ -62,6 +74,14 @@ class StackConfig(BaseModel):
         default=2 * 1024 * 1024, alias="maxRequestBytes", ge=64 * 1024, le=6 * 1024 * 1024
     )
     waf_enabled: bool = Field(default=True, alias="wafEnabled")
+    #: The firewall refuses webhook keys whose prefix is no valid webhook key's (the key-prefix
+    #: set, kept by ``snsflow keys``). Off: only keyless and malformed keys are refused there.
+    key_prefix_gate: bool = Field(default=True, alias="keyPrefixGate")
+    #: Webhook requests one source address may send per minute before the firewall answers 503
+    #: (WAF's lowest limit is 10); unset: what the stage serves in a minute.
+    source_ip_limit: int | None = Field(
+        default=None, alias="sourceIpLimit", ge=MIN_RATE_LIMIT, le=2_000_000_000
+    )
     reconcile_every_minutes: int = Field(default=5, alias="reconcileEveryMinutes", ge=1, le=60)
     #: Reserve the concurrency a function's spec asks for (the reconciler: 1, so that two runs
     #: never overlap). Lambda refuses any reservation in an account whose concurrency quota is
@@ -78,6 +98,14 @@ class StackConfig(BaseModel):
         if value not in LOG_RETENTION_DAYS:
             raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
         return value
+
+    @property
+    def firewall_settings(self) -> FirewallSettings:
+        return FirewallSettings(
+            key_prefix_gate=self.key_prefix_gate,
+            source_ip_limit=self.source_ip_limit,
+            throttle_rate_limit=self.throttle_rate_limit,
+        )
 
     @property
     def workflows_path(self) -> Path:

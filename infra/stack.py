@@ -11,12 +11,13 @@ from infra.config import StackConfig
 from infra.data import DataTables
 from infra.environment import settings_values
 from infra.events import ExecutionEvents
-from infra.firewall import RequestSizeFirewall
+from infra.firewall import Firewall
 from infra.functions import ARCHITECTURES, RUNTIME, GrantTargets, LambdaFunctions
 from infra.layers import FunctionLayers
 from infra.nag import acknowledge
 from infra.observability import Observability
 from infra.workflows import Workflows
+from snsflow.cli.keys import KEY_PREFIX_SET_OUTPUT
 from snsflow.cli.stack import table_name_output as table_name_output  # re-exported (tests)
 from snsflow.cli.stack import webhook_url_output as webhook_url_output  # re-exported (tests)
 from snsflow.store.tables import ALL_TABLES, EXECUTIONS, WORKFLOWS
@@ -78,13 +79,10 @@ class SnsflowStack(Stack):
             query_function=functions["query"],
         )
         stage = self.api.api.deployment_stage
+        self.firewall: Firewall | None = None
         if config.waf_enabled:
-            RequestSizeFirewall(
-                self,
-                "Firewall",
-                stage_arn=stage.stage_arn,
-                max_request_bytes=config.max_request_bytes,
-                name=config.stack_name,
+            self.firewall = Firewall(
+                self, "Firewall", stage_arn=stage.stage_arn, config=config, name=config.stack_name
             )
         else:
             acknowledge(
@@ -157,6 +155,14 @@ class SnsflowStack(Stack):
                 table_name_output(schema),
                 value=self.data.table(schema).table_name,
                 description=f"DynamoDB table: {schema.logical_name.lower()}",
+            )
+        if self.firewall is not None and self.firewall.key_prefix_set is not None:
+            CfnOutput(
+                self,
+                KEY_PREFIX_SET_OUTPUT,
+                value=self.firewall.key_prefix_set.attr_arn,
+                description="The firewall's set of admitted webhook key prefixes "
+                "(snsflow keys keeps it)",
             )
 
 

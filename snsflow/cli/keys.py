@@ -36,6 +36,8 @@ from snsflow.store.keys import DynamoKeyStore, format_time
 
 #: The stack output naming the keys table (the CDK stack must export it under this key).
 KEYS_TABLE_OUTPUT = "KeysTableName"
+#: The stack output holding the ARN of the firewall's key-prefix set, when it has one.
+KEY_PREFIX_SET_OUTPUT = "WebhookKeyPrefixSetArn"
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 

@@ -18,7 +18,7 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from aws_cdk import App  # after the environment above: jsii starts on import
+from aws_cdk import App, CfnElement  # after the environment above: jsii starts on import
 
 from app import build_app
 from infra.config import PROJECT_ROOT
@@ -47,6 +47,14 @@ class Synthesized:
     def logical_id(self, construct: Any) -> str:
         """The logical id of an L2 construct's main resource."""
         return str(self.stack.get_logical_id(construct.node.default_child))
+
+    def firewall_resource(self, child: str) -> tuple[str, dict[str, Any]]:
+        """Logical id and resource of one of the firewall construct's L1 children."""
+        assert self.stack.firewall is not None, "this app has no firewall"
+        element = self.stack.firewall.node.find_child(child)
+        assert isinstance(element, CfnElement)
+        logical_id = str(self.stack.get_logical_id(element))
+        return logical_id, self.template["Resources"][logical_id]
 
 
 def synthesize(outdir: Path, **context: Any) -> Synthesized:

@@ -13,6 +13,7 @@ from infra.firewall import decimal_at_most_patterns
 from infra.stack import table_name_output, webhook_url_output
 from infra.workflows import registry_item
 from snsflow.authorization import ROUTES, MissingApiKeyError
+from snsflow.cli.keys import KEY_PREFIX_SET_OUTPUT
 from snsflow.errors import (
     DependencyUnavailableError,
     NotFoundError,
@@ -217,7 +218,7 @@ def test_webhook_and_firewall_refuse_the_same_body_size(default_app: Synthesized
         "Properties"
     ]
     limit = int(webhook["Environment"]["Variables"]["SNSFLOW_MAX_BODY_BYTES"])
-    (pattern_set,) = default_app.resources("AWS::WAFv2::RegexPatternSet").values()
+    _, pattern_set = default_app.firewall_resource("AllowedContentLengths")
     patterns = pattern_set["Properties"]["RegularExpressionList"]
     assert patterns == decimal_at_most_patterns(limit)
 
@@ -440,7 +441,8 @@ def test_firewall_blocks_oversized_posts_with_the_contracts_413(default_app: Syn
     (stage_id,) = default_app.resources("AWS::ApiGateway::Stage")
     assert render(association["Properties"]["WebACLArn"]) == f"<{acl_id}.Arn>"
     assert stage_id in render(association["Properties"]["ResourceArn"])
-    (rule,) = acl["Properties"]["Rules"]
+    rule = acl["Properties"]["Rules"][0]
+    assert (rule["Name"], rule["Priority"]) == ("RequestBodyTooLarge", 0)
     block = rule["Action"]["Block"]["CustomResponse"]
     assert block["ResponseCode"] == 413
     body = acl["Properties"]["CustomResponseBodies"][block["CustomResponseBodyKey"]]
@@ -615,7 +617,7 @@ def test_denied_requests_are_counted_from_the_access_log(default_app: Synthesize
     assert transformation["Dimensions"] == [{"Key": "service", "Value": "$.service"}]
 
 
-def test_outputs_give_the_api_url_each_webhook_url_and_the_table_names(
+def test_outputs_give_the_api_url_each_webhook_url_the_table_names_and_the_key_prefix_set(
     default_app: Synthesized,
 ) -> None:
     app = default_app
@@ -628,6 +630,8 @@ def test_outputs_give_the_api_url_each_webhook_url_and_the_table_names(
         expected[webhook_url_output(workflow.id)] = f"{base}webhooks/{workflow.id}"
     for schema in ALL_TABLES:
         expected[table_name_output(schema)] = f"<{app.logical_id(app.stack.data.table(schema))}>"
+    prefix_set_id, _ = app.firewall_resource("WebhookKeyPrefixes")
+    expected[KEY_PREFIX_SET_OUTPUT] = f"<{prefix_set_id}.Arn>"
     assert outputs == expected
     assert set(expected) >= {"WebhookUrlOrderEvents", "KeysTableName", "ExecutionsTableName"}
 
