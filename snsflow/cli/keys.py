@@ -1,9 +1,15 @@
-"""``snsflow keys create|list|revoke|rotate``: manage API keys in a stack's keys table.
+"""``snsflow keys create|list|revoke|rotate|sync-firewall``: manage API keys in a stack's keys
+table, and keep the firewall's key-prefix set in step with it.
 
 The table is ``--table NAME``, or the ``KeysTableName`` output of the CloudFormation stack
-``--stack NAME``, or ``SNSFLOW_KEYS_TABLE_NAME``. ``--endpoint-url`` and ``--region`` point the
-AWS clients elsewhere (the local stack). A new key's value goes to stdout alone, so
-``KEY=$(snsflow keys create prod-sns)`` works; everything else a person reads goes to stderr.
+``--stack NAME``, or the local stack's ``--info-file FILE``, or ``SNSFLOW_KEYS_TABLE_NAME``.
+The key-prefix set (``snsflow.firewall``) is ``--key-prefix-set ARN``, or the stack's
+``WebhookKeyPrefixSetArn`` output, or the info file's ``keyPrefixSetArn``: when one is known,
+a new webhook key value is admitted by the firewall before it is stored, and every command
+that changes keys syncs the set afterwards. ``--endpoint-url`` and ``--region`` point the AWS
+clients elsewhere (the info file sets both for the local stack). A new key's value goes to
+stdout alone, so ``KEY=$(snsflow keys create prod-sns)`` works; everything else a person reads
+goes to stderr.
 """
 
 from __future__ import annotations
@@ -13,19 +19,23 @@ import json
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from botocore.exceptions import BotoCoreError
 
 from snsflow import aws
 from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from snsflow.cli.stack import stack_output
+from snsflow.cli.stack import UsageError, read_info_file, stack_outputs
 from snsflow.errors import SnsflowError
+from snsflow.firewall import GatedKeyStore, KeyPrefixSync
 from snsflow.keys import (
     DEFAULT_ROTATION_GRACE,
     ApiKey,
     KeyScope,
     KeyStatus,
+    KeyStore,
     create_key,
     list_keys,
     revoke_keys,
@@ -33,6 +43,7 @@ from snsflow.keys import (
 )
 from snsflow.settings import KeysCommandSettings
 from snsflow.store.keys import DynamoKeyStore, format_time
+from snsflow.wafv2 import WafRegexPatternSet
 
 #: The stack output naming the keys table (the CDK stack must export it under this key).
 KEYS_TABLE_OUTPUT = "KeysTableName"
@@ -42,8 +53,13 @@ _DURATION = re.compile(r"(\d+)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-class _NoTableError(Exception):
-    """No keys table was named anywhere (a usage error)."""
+@dataclass(frozen=True)
+class _Keys:
+    """The keys table as a command uses it: ``store`` admits new webhook key values to the
+    firewall first when ``sync`` (the key-prefix set's) is known."""
+
+    store: KeyStore
+    sync: KeyPrefixSync | None
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -59,7 +75,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     where.add_argument(
         "--stack",
         metavar="NAME",
-        help=f"the CloudFormation stack whose output {KEYS_TABLE_OUTPUT} names the keys table",
+        help=f"the CloudFormation stack whose outputs {KEYS_TABLE_OUTPUT} and "
+        f"{KEY_PREFIX_SET_OUTPUT} name the keys table and the firewall's key-prefix set",
+    )
+    where.add_argument(
+        "--info-file",
+        type=Path,
+        metavar="FILE",
+        help="the info file of 'snsflow local serve' (its keys table, key-prefix set and moto)",
+    )
+    target.add_argument(
+        "--key-prefix-set",
+        metavar="ARN",
+        help="the firewall's key-prefix set (a WAF regex pattern set) to keep in step",
     )
     target.add_argument("--region", help="AWS region (default: from the environment)")
     target.add_argument("--endpoint-url", metavar="URL", help="AWS endpoint (local stack)")
@@ -104,6 +132,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     rotate.set_defaults(handler=_with_store(_rotate))
 
+    sync = actions.add_parser(
+        "sync-firewall",
+        parents=[target],
+        help="make the firewall's key-prefix set admit exactly the valid webhook keys",
+    )
+    sync.set_defaults(handler=_with_store(_sync_firewall))
+
 
 def parse_duration(text: str) -> timedelta:
     """``0`` or a whole number with a unit: ``s``, ``m``, ``h`` or ``d``."""
@@ -115,30 +150,70 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
-def _table_name(args: argparse.Namespace) -> str:
-    if args.table:
-        return str(args.table)
-    if args.stack:
-        return stack_output(args.stack, KEYS_TABLE_OUTPUT)
-    configured = KeysCommandSettings().keys_table_name
-    if configured:
-        return configured
-    raise _NoTableError(
-        "no keys table: pass --table NAME or --stack NAME, or set SNSFLOW_KEYS_TABLE_NAME"
-    )
+@dataclass(frozen=True)
+class _Where:
+    table: str
+    key_prefix_set_arn: str | None
+    endpoint_url: str | None
+    region: str | None
+
+
+def _where(args: argparse.Namespace) -> _Where:
+    """The keys table, the key-prefix set and the AWS endpoint the arguments name."""
+    endpoint_url, region = args.endpoint_url, args.region
+    prefix_set: str | None = None
+    if args.info_file:
+        info = read_info_file(args.info_file)
+        table = info.tables.get("Keys")
+        if table is None:
+            raise UsageError(f"{args.info_file} names no keys table")
+        prefix_set = info.key_prefix_set_arn
+        endpoint_url, region = endpoint_url or info.aws_endpoint, region or info.region
+    elif args.table:
+        table = str(args.table)
+    elif args.stack:
+        aws.configure(endpoint_url=endpoint_url, region_name=region)
+        outputs = stack_outputs(args.stack)
+        if KEYS_TABLE_OUTPUT not in outputs:
+            raise SnsflowError(f"stack '{args.stack}' has no output '{KEYS_TABLE_OUTPUT}'")
+        table, prefix_set = outputs[KEYS_TABLE_OUTPUT], outputs.get(KEY_PREFIX_SET_OUTPUT)
+    else:
+        configured = KeysCommandSettings().keys_table_name
+        if not configured:
+            raise UsageError(
+                "no keys table: pass --table NAME, --stack NAME or --info-file FILE, or set "
+                "SNSFLOW_KEYS_TABLE_NAME"
+            )
+        table = configured
+    if args.key_prefix_set is not None:  # named on the command line, even if empty
+        prefix_set = args.key_prefix_set
+    return _Where(table, prefix_set, endpoint_url, region)
+
+
+def _keys(where: _Where) -> _Keys:
+    store = DynamoKeyStore(aws.dynamodb_resource().Table(where.table))
+    if where.key_prefix_set_arn is None:
+        return _Keys(store, None)
+    try:
+        prefix_set = WafRegexPatternSet(aws.wafv2_client(), where.key_prefix_set_arn)
+    except ValueError as error:
+        raise UsageError(f"--key-prefix-set: {error}") from None
+    sync = KeyPrefixSync(store, prefix_set, clock=_now)
+    return _Keys(GatedKeyStore(store, sync), sync)
 
 
 def _with_store(
-    action: Callable[[argparse.Namespace, DynamoKeyStore], int],
+    action: Callable[[argparse.Namespace, _Keys], int],
 ) -> Callable[[argparse.Namespace], int]:
-    """Resolve the table, run ``action`` on its store, and turn failures into exit codes."""
+    """Resolve the table and the key-prefix set, run ``action`` on them, and turn failures into
+    exit codes."""
 
     def run(args: argparse.Namespace) -> int:
-        aws.configure(endpoint_url=args.endpoint_url, region_name=args.region)
         try:
-            table = aws.dynamodb_resource().Table(_table_name(args))
-            return action(args, DynamoKeyStore(table))
-        except _NoTableError as error:
+            where = _where(args)
+            aws.configure(endpoint_url=where.endpoint_url, region_name=where.region)
+            return action(args, _keys(where))
+        except UsageError as error:
             print(f"snsflow keys: error: {error}", file=sys.stderr)
             return EXIT_USAGE
         except SnsflowError as error:
@@ -151,36 +226,77 @@ def _with_store(
     return run
 
 
+def _synced(keys: _Keys, changed: str, scope: KeyScope | None = KeyScope.WEBHOOK) -> int:
+    """After ``changed`` (what the command did, already done): sync the key-prefix set."""
+    if keys.sync is None:
+        if scope is KeyScope.WEBHOOK:
+            print(
+                "note: no key-prefix set is known (--stack, --info-file or --key-prefix-set): "
+                "if the stack's firewall gates webhook keys, run 'snsflow keys sync-firewall' "
+                "with one",
+                file=sys.stderr,
+            )
+        return EXIT_OK
+    try:
+        result = keys.sync.sync()
+    except SnsflowError as error:
+        print(
+            f"snsflow keys: {changed}, but the firewall's key-prefix set was not synced: "
+            f"{error.message}; run 'snsflow keys sync-firewall'",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    print(f"The firewall admits {result.admitted} webhook key value(s).", file=sys.stderr)
+    return EXIT_OK
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _create(args: argparse.Namespace, store: DynamoKeyStore) -> int:
-    issued = create_key(store, args.name, KeyScope(args.scope), _now())
+def _create(args: argparse.Namespace, keys: _Keys) -> int:
+    issued = create_key(keys.store, args.name, KeyScope(args.scope), _now())
     print(
         f"Created API key '{issued.key.name}' (scope {issued.key.scope}, "
         f"{issued.key.display_prefix}...). This is the only time its value is shown:",
         file=sys.stderr,
     )
-    print(issued.value.get_secret_value())
-    return EXIT_OK
+    print(issued.value.get_secret_value(), flush=True)
+    return _synced(keys, f"key '{issued.key.name}' was created", issued.key.scope)
 
 
-def _revoke(args: argparse.Namespace, store: DynamoKeyStore) -> int:
-    revoked = revoke_keys(store, args.name, _now())
-    print(f"Revoked API key '{args.name}' ({len(revoked)} value(s)).")
-    return EXIT_OK
+def _revoke(args: argparse.Namespace, keys: _Keys) -> int:
+    revoked = revoke_keys(keys.store, args.name, _now())
+    print(f"Revoked API key '{args.name}' ({len(revoked)} value(s)).", flush=True)
+    return _synced(keys, f"key '{args.name}' was revoked", scope=None)
 
 
-def _rotate(args: argparse.Namespace, store: DynamoKeyStore) -> int:
+def _rotate(args: argparse.Namespace, keys: _Keys) -> int:
     now = _now()
-    issued = rotate_key(store, args.name, args.grace, now)
+    issued = rotate_key(keys.store, args.name, args.grace, now)
     print(
         f"Rotated API key '{issued.key.name}': older values stay valid until "
         f"{_show_time(now + args.grace)}. The new value (shown only this once):",
         file=sys.stderr,
     )
-    print(issued.value.get_secret_value())
+    print(issued.value.get_secret_value(), flush=True)
+    return _synced(keys, f"key '{issued.key.name}' was rotated", issued.key.scope)
+
+
+def _sync_firewall(_args: argparse.Namespace, keys: _Keys) -> int:
+    if keys.sync is None:
+        raise UsageError(
+            "no key-prefix set: pass --stack NAME (a stack with a key-prefix gate), "
+            "--info-file FILE or --key-prefix-set ARN"
+        )
+    result = keys.sync.sync()
+    if not result.changed:
+        how = "nothing to change"
+    elif result.was_open:
+        how = "until now it admitted every well-formed key (never synced)"
+    else:
+        how = "updated"
+    print(f"The firewall admits {result.admitted} webhook key value(s): {how}.", file=sys.stderr)
     return EXIT_OK
 
 
@@ -195,9 +311,9 @@ def _status(key: ApiKey, now: datetime) -> str:
     return status.value
 
 
-def _list(args: argparse.Namespace, store: DynamoKeyStore) -> int:
+def _list(args: argparse.Namespace, target: _Keys) -> int:
     now = _now()
-    keys = list_keys(store)
+    keys = list_keys(target.store)
     if args.json:
         print(json.dumps([_as_json(key, now) for key in keys], indent=2))
         return EXIT_OK

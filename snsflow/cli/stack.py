@@ -68,18 +68,27 @@ class ApiRequestError(SnsflowError):
         self.error_code = code
 
 
-def stack_output(stack_name: str, output_key: str) -> str:
-    """The value of one output of a deployed CloudFormation stack."""
+def stack_outputs(stack_name: str) -> dict[str, str]:
+    """Every output of a deployed CloudFormation stack, by key."""
     try:
         stacks = aws.cloudformation_client().describe_stacks(StackName=stack_name)["Stacks"]
     except ClientError as error:
         raise SnsflowError(
             f"cannot read stack '{stack_name}': {error.response.get('Error', {}).get('Message')}"
         ) from error
-    for output in stacks[0].get("Outputs", []) if stacks else []:
-        if output.get("OutputKey") == output_key and "OutputValue" in output:
-            return output["OutputValue"]
-    raise SnsflowError(f"stack '{stack_name}' has no output '{output_key}'")
+    return {
+        output["OutputKey"]: output["OutputValue"]
+        for output in (stacks[0].get("Outputs", []) if stacks else [])
+        if "OutputKey" in output and "OutputValue" in output
+    }
+
+
+def stack_output(stack_name: str, output_key: str) -> str:
+    """The value of one output of a deployed CloudFormation stack."""
+    value = stack_outputs(stack_name).get(output_key)
+    if value is None:
+        raise SnsflowError(f"stack '{stack_name}' has no output '{output_key}'")
+    return value
 
 
 class LocalWorkflowInfo(BaseModel):
@@ -108,6 +117,8 @@ class LocalStackInfo(BaseModel):
     keys: dict[str, str] = Field(default_factory=dict)
     #: Which of ``keys`` is the read key.
     read_key_name: str | None = Field(default=None, alias="readKeyName")
+    #: The firewall's key-prefix set (a WAF regex pattern set in moto), when it has one.
+    key_prefix_set_arn: str | None = Field(default=None, alias="keyPrefixSetArn")
 
     @property
     def read_key(self) -> str | None:

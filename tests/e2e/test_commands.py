@@ -18,7 +18,7 @@ from snsflow.cli.main import main
 from snsflow.cli.stack import ReadApi
 from snsflow.local.stack import LocalStack, wait_until
 from snsflow.workflows import load_workflows
-from tests.e2e.conftest import DEADLINE_SECONDS
+from tests.e2e.conftest import DEADLINE_SECONDS, http_request
 
 pytestmark = pytest.mark.e2e
 
@@ -83,6 +83,7 @@ def test_info_file_names_every_address_key_and_ready_to_paste_endpoint(
     info = json.loads(path.read_text())
     assert info["apiUrl"] == local_stack.api_url
     assert info["snsEndpoint"] == local_stack.sns_endpoint
+    assert info["keyPrefixSetArn"] == local_stack.key_prefix_set_arn
     workflows = load_workflows(EXAMPLE_WORKFLOWS)
     key_names = {w.trigger.api_key_name for w in workflows}
     assert set(info["keys"]) == key_names | {info["readKeyName"]}
@@ -132,3 +133,25 @@ def test_serve_listens_on_loopback_only(capsys: pytest.CaptureFixture[str]) -> N
 
     assert exit_info.value.code == 2
     assert "not a loopback address" in capsys.readouterr().err
+
+
+def test_keys_created_and_revoked_with_the_info_file_are_admitted_and_refused_by_the_firewall(
+    local_stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    info = tmp_path / "info.json"
+    local_stack.write_info_file(info)
+
+    def answer(key: str) -> str | None:
+        target = f"/webhooks/order-events?x-api-key={key}"
+        return http_request(local_stack.api_url, "POST", target, b"{}").code
+
+    created = main(["keys", "create", "extra-sns", "--info-file", str(info)])
+    value = capsys.readouterr().out.strip()
+    # The firewall's copy of the set catches up within its refresh; then the authorizer
+    # answers (the key names no workflow of its own).
+    wait_until(lambda: answer(value) == "key_not_bound", timeout=DEADLINE_SECONDS, what="admission")
+    revoked = main(["keys", "revoke", "extra-sns", "--info-file", str(info)])
+    wait_until(lambda: answer(value) == "invalid_api_key", timeout=DEADLINE_SECONDS, what="refusal")
+
+    assert (created, revoked) == (0, 0)
+    assert "The firewall admits 2 webhook key value(s)." in capsys.readouterr().err

@@ -51,6 +51,9 @@ def test_workflows_folder_is_resolved_against_the_repository() -> None:
         ("alarmTopicArn", "arn:aws:sqs:us-east-1:123456789012:queue"),
         ("maxRequestBytes", 100 * 1024 * 1024),
         ("reconcileEveryMinutes", 0),
+        ("sourceIpLimit", 9),  # WAF's lowest rate limit is 10
+        ("keyPrefixGate", "maybe"),
+        ("throttleRateLimit", 0),
     ],
 )
 def test_an_invalid_value_is_refused_naming_its_context_key(key: str, value: object) -> None:
@@ -61,3 +64,14 @@ def test_an_invalid_value_is_refused_naming_its_context_key(key: str, value: obj
 def test_an_unknown_key_given_directly_is_refused() -> None:
     with pytest.raises(ConfigError, match="retentionDay"):
         StackConfig.from_mapping({"retentionDay": 7})
+
+
+def test_the_firewall_settings_follow_the_context() -> None:
+    default = StackConfig().firewall_settings
+    chosen = StackConfig.from_context(
+        {"keyPrefixGate": "false", "sourceIpLimit": "300", "throttleRateLimit": "20"}.get
+    ).firewall_settings
+
+    assert (default.key_prefix_gate, default.effective_source_ip_limit) == (True, 6000)
+    assert (chosen.key_prefix_gate, chosen.effective_source_ip_limit) == (False, 300)
+    assert chosen.throttle_rate_limit == 20
