@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-from snsflow.cli.arguments import positive_int
-from snsflow.cli.keys import parse_duration
+from snsflow.cli.arguments import instant_or_duration_ago, positive_int
 from snsflow.cli.main import EXIT_OK
 from snsflow.cli.stack import (
     ApiRequestError,
@@ -47,17 +46,8 @@ Clock = Callable[[], datetime]
 
 
 def parse_moment(text: str, now: datetime | None = None) -> datetime:
-    """An ISO 8601 time (UTC if it has no offset), or a duration back from ``now``."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        try:
-            return (now or utc_now()) - parse_duration(text)
-        except argparse.ArgumentTypeError:
-            raise argparse.ArgumentTypeError(
-                f"'{text}' is neither an ISO 8601 time nor a duration like 15m, 2h or 7d"
-            ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    """An ISO 8601 time (UTC if it has no offset), or a duration back from ``now``; in UTC."""
+    return instant_or_duration_ago(text, now or utc_now())
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from botocore.exceptions import BotoCoreError
 
 from snsflow import aws
+from snsflow.cli.arguments import duration
 from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from snsflow.cli.stack import stack_output
 from snsflow.errors import SnsflowError
@@ -36,8 +36,6 @@ from snsflow.store.keys import DynamoKeyStore, format_time
 
 #: The stack output naming the keys table (the CDK stack must export it under this key).
 KEYS_TABLE_OUTPUT = "KeysTableName"
-_DURATION = re.compile(r"(\d+)([smhd])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class _NoTableError(Exception):
@@ -95,22 +93,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rotate.add_argument("name")
     rotate.add_argument(
         "--grace",
-        type=parse_duration,
+        type=duration,
         default=DEFAULT_ROTATION_GRACE,
         metavar="DURATION",
         help="how long older values stay valid, e.g. 24h, 90m, 2d, 0 (default: 24h)",
     )
     rotate.set_defaults(handler=_with_store(_rotate))
-
-
-def parse_duration(text: str) -> timedelta:
-    """``0`` or a whole number with a unit: ``s``, ``m``, ``h`` or ``d``."""
-    if text == "0":
-        return timedelta(0)
-    match = _DURATION.fullmatch(text.strip())
-    if match is None:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a duration like 24h, 90m, 2d or 0")
-    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
 def _table_name(args: argparse.Namespace) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from snsflow.cli.arguments import MAX_DURATION, instant
 from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from snsflow.sns import (
     CertificateFetcher,
@@ -39,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--at",
-        type=_instant,
+        type=instant,
         metavar="ISO8601",
         help="judge certificate validity and freshness at this instant (default: now; "
         "a time without a zone is UTC)",
@@ -96,19 +97,13 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _instant(text: str) -> datetime:
-    try:
-        instant = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date-time: {text!r}") from None
-    return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
-
-
 def _seconds(text: str) -> timedelta:
     try:
         seconds = float(text)
     except ValueError:
         seconds = -1.0
-    if not seconds > 0:
-        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
+    if not 0 < seconds <= MAX_DURATION.total_seconds():
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a number of seconds from 0 to {MAX_DURATION.total_seconds():.0f}"
+        )
     return timedelta(seconds=seconds)

@@ -39,6 +39,24 @@ def test_times_are_iso_8601_or_a_duration_ago() -> None:
         parse_moment("last tuesday")
 
 
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-00:01"])
+def test_a_time_that_utc_cannot_hold_is_refused(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="outside the years 1 to 9999 in UTC"):
+        parse_moment(text, NOW)
+
+
+@pytest.mark.parametrize("text", ["99999999d", "36501d", "9" * 40 + "s"])
+def test_a_duration_longer_than_a_century_is_refused(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="too long"):
+        parse_moment(text, NOW)
+
+
+def test_the_extremes_that_fit_are_accepted() -> None:
+    assert parse_moment("36500d", NOW) == NOW - timedelta(days=36_500)
+    assert parse_moment("0001-01-01T00:00:00Z", NOW) == datetime(1, 1, 1, tzinfo=UTC)
+    assert parse_moment("9999-12-31T23:59:59+00:00", NOW).year == 9999
+
+
 def _execution(subject: str | None, status: ExecutionStatus) -> Execution:
     return Execution(
         execution_id="order-events.m-1",
@@ -109,7 +127,8 @@ def test_only_http_urls_are_accepted(url: str) -> None:
         ReadApi(url, "snsf_x")
 
 
-def test_a_naive_time_in_another_zone_is_not_shifted() -> None:
+def test_a_time_with_an_offset_is_the_same_instant_in_utc() -> None:
     moment = parse_moment("2026-03-01T10:00:00-05:00")
 
-    assert moment.utcoffset() == timezone(timedelta(hours=-5)).utcoffset(None)
+    assert moment == datetime(2026, 3, 1, 10, 0, tzinfo=timezone(timedelta(hours=-5)))
+    assert moment.utcoffset() == timedelta(0)
