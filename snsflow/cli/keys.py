@@ -24,8 +24,10 @@ from snsflow.errors import SnsflowError
 from snsflow.keys import (
     DEFAULT_ROTATION_GRACE,
     ApiKey,
+    InvalidKeyNameError,
     KeyScope,
     KeyStatus,
+    check_key_name,
     create_key,
     list_keys,
     revoke_keys,
@@ -65,7 +67,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         parents=[target],
         help="create a key and print its value (shown only this once)",
     )
-    create.add_argument("name", help="key name, e.g. prod-sns (what workflows' apiKeyName names)")
+    create.add_argument(
+        "name", type=_key_name, help="key name, e.g. prod-sns (what workflows' apiKeyName names)"
+    )
     create.add_argument(
         "--scope",
         choices=[scope.value for scope in KeyScope],
@@ -82,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     revoke = actions.add_parser(
         "revoke", parents=[target], help="revoke every value of a key at once"
     )
-    revoke.add_argument("name")
+    revoke.add_argument("name", type=_key_name)
     revoke.set_defaults(handler=_with_store(_revoke))
 
     rotate = actions.add_parser(
@@ -90,7 +94,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         parents=[target],
         help="add a new value to a key; older values stay valid for a grace period",
     )
-    rotate.add_argument("name")
+    rotate.add_argument("name", type=_key_name)
     rotate.add_argument(
         "--grace",
         type=duration,
@@ -99,6 +103,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="how long older values stay valid, e.g. 24h, 90m, 2d, 0 (default: 24h)",
     )
     rotate.set_defaults(handler=_with_store(_rotate))
+
+
+def _key_name(text: str) -> str:
+    # Refused here, before any AWS call, with the same message as everywhere else.
+    try:
+        return check_key_name(text)
+    except InvalidKeyNameError as error:
+        raise argparse.ArgumentTypeError(error.message) from None
 
 
 def _table_name(args: argparse.Namespace) -> str:

@@ -240,3 +240,23 @@ def test_an_unreachable_endpoint_fails_with_a_reason(
 
     assert code == 1
     assert "127.0.0.1:9" in err
+
+
+@pytest.mark.parametrize("action", [["create", "--scope", "read"], ["revoke"], ["rotate"]])
+@pytest.mark.parametrize("name", ["", "a b", "x" * 65])
+def test_an_invalid_name_is_a_usage_error_before_any_aws_call(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    action: list[str],
+    name: str,
+) -> None:
+    def no_aws() -> None:
+        raise AssertionError("an AWS client was built")
+
+    monkeypatch.setattr(aws, "dynamodb_resource", no_aws)
+
+    with pytest.raises(SystemExit) as exited:
+        main(["keys", action[0], name, *action[1:], "--table", "t"])
+
+    assert exited.value.code == 2
+    assert f"key name '{name}' is not valid" in capsys.readouterr().err
