@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import BotoCoreError
 
@@ -33,11 +33,18 @@ from snsflow.keys import (
     revoke_keys,
     rotate_key,
 )
-from snsflow.settings import KeysCommandSettings
+from snsflow.settings import AuthorizerSettings, KeysCommandSettings
 from snsflow.store.keys import DynamoKeyStore, format_time
 
 #: The stack output naming the keys table (the CDK stack must export it under this key).
 KEYS_TABLE_OUTPUT = "KeysTableName"
+#: How long an authorizer instance trusts a key record it has read (the default of
+#: ``SNSFLOW_AUTH_CACHE_TTL_SECONDS``): a revocation, and the end of a grace period shorter
+#: than this, take effect within it, since a record read just before carries neither.
+AUTHORIZER_CACHE_TIME = timedelta(
+    seconds=AuthorizerSettings.model_fields["auth_cache_ttl_seconds"].default
+)
+_CACHE_TIME = f"{AUTHORIZER_CACHE_TIME.total_seconds():g} s"
 
 
 class _NoTableError(Exception):
@@ -100,7 +107,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=duration,
         default=DEFAULT_ROTATION_GRACE,
         metavar="DURATION",
-        help="how long older values stay valid, e.g. 24h, 90m, 2d, 0 (default: 24h)",
+        help="how long older values stay valid, e.g. 24h, 90m, 2d (default: 24h); with 0, or "
+        f"anything under {_CACHE_TIME}, they are refused within {_CACHE_TIME} (an authorizer "
+        "trusts a key record it read that long)",
     )
     rotate.set_defaults(handler=_with_store(_rotate))
 
@@ -166,16 +175,22 @@ def _create(args: argparse.Namespace, store: DynamoKeyStore) -> int:
 
 def _revoke(args: argparse.Namespace, store: DynamoKeyStore) -> int:
     revoked = revoke_keys(store, args.name, _now())
-    print(f"Revoked API key '{args.name}' ({len(revoked)} value(s)).")
+    print(f"Revoked API key '{args.name}' ({len(revoked)} value(s)): refused within {_CACHE_TIME}.")
     return EXIT_OK
 
 
 def _rotate(args: argparse.Namespace, store: DynamoKeyStore) -> int:
     now = _now()
     issued = rotate_key(store, args.name, args.grace, now)
+    if args.grace >= AUTHORIZER_CACHE_TIME:
+        older = f"older values stay valid until {_show_time(now + args.grace)}"
+    else:
+        older = (
+            f"older values are refused by {_show_time(now + AUTHORIZER_CACHE_TIME)} at the "
+            f"latest (an authorizer trusts a key record it read for {_CACHE_TIME})"
+        )
     print(
-        f"Rotated API key '{issued.key.name}': older values stay valid until "
-        f"{_show_time(now + args.grace)}. The new value (shown only this once):",
+        f"Rotated API key '{issued.key.name}': {older}. The new value (shown only this once):",
         file=sys.stderr,
     )
     print(issued.value.get_secret_value())
