@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import urllib.parse
 from datetime import UTC, datetime, timedelta
 
 #: The longest duration a command takes (``--since 7d``, ``--grace 24h``): a century. Anything
@@ -92,3 +93,19 @@ def instant_or_duration_ago(text: str, now: datetime) -> datetime:
             f"'{text}' is neither an ISO 8601 time nor a duration like 15m, 2h or 7d"
         ) from None
     return in_utc(moment)
+
+
+def http_url(text: str) -> str:
+    """An http(s) URL with a host, written in visible ASCII."""
+    try:
+        parts = urllib.parse.urlsplit(text)
+        has_host = bool(parts.hostname) and (parts.port is None or parts.port >= 0)
+    except ValueError:  # a broken IPv6 host, a port out of range
+        has_host = False
+    if not has_host or parts.scheme not in ("http", "https"):
+        raise argparse.ArgumentTypeError(f"'{text}' is not an http(s) URL")
+    if not (text.isascii() and text.isprintable()) or " " in text:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' has characters a URL cannot hold: percent-encode them"
+        )
+    return text

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from snsflow.cli.arguments import instant_or_duration_ago, positive_int
-from snsflow.cli.main import EXIT_OK
+from snsflow.cli.main import EXIT_OK, print_error
 from snsflow.cli.stack import (
     ApiRequestError,
     LocalStackInfo,
@@ -360,7 +360,7 @@ def watch(
         try:
             watcher.poll()
         except ApiRequestError as error:
-            print(f"snsflow executions watch: {error.message}", file=sys.stderr)
+            print_error("snsflow executions watch", error.message)
         polls += 1
 
 

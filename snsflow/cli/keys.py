@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -17,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 from botocore.exceptions import BotoCoreError
 
 from snsflow import aws
-from snsflow.cli.arguments import duration
-from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from snsflow.cli.stack import stack_output
+from snsflow.cli.arguments import duration, http_url
+from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_error
+from snsflow.cli.stack import describe_aws_failure, stack_output
 from snsflow.errors import SnsflowError
 from snsflow.keys import (
     DEFAULT_ROTATION_GRACE,
@@ -44,6 +45,8 @@ KEYS_TABLE_OUTPUT = "KeysTableName"
 AUTHORIZER_CACHE_TIME = timedelta(
     seconds=AuthorizerSettings.model_fields["auth_cache_ttl_seconds"].default
 )
+#: What DynamoDB accepts as a table name.
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _CACHE_TIME = f"{AUTHORIZER_CACHE_TIME.total_seconds():g} s"
 
 
@@ -60,14 +63,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     actions = parser.add_subparsers(dest="keys_action", metavar="ACTION", required=True)
     target = argparse.ArgumentParser(add_help=False)
     where = target.add_mutually_exclusive_group()
-    where.add_argument("--table", metavar="NAME", help="the keys table")
+    where.add_argument("--table", type=_table_name_argument, metavar="NAME", help="the keys table")
     where.add_argument(
         "--stack",
         metavar="NAME",
         help=f"the CloudFormation stack whose output {KEYS_TABLE_OUTPUT} names the keys table",
     )
     target.add_argument("--region", help="AWS region (default: from the environment)")
-    target.add_argument("--endpoint-url", metavar="URL", help="AWS endpoint (local stack)")
+    target.add_argument(
+        "--endpoint-url", type=http_url, metavar="URL", help="AWS endpoint (local stack)"
+    )
 
     create = actions.add_parser(
         "create",
@@ -122,6 +127,14 @@ def _key_name(text: str) -> str:
         raise argparse.ArgumentTypeError(error.message) from None
 
 
+def _table_name_argument(text: str) -> str:
+    if not _TABLE_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a DynamoDB table name (3-255 letters, digits, '_', '-' or '.')"
+        )
+    return text
+
+
 def _table_name(args: argparse.Namespace) -> str:
     if args.table:
         return str(args.table)
@@ -146,13 +159,13 @@ def _with_store(
             table = aws.dynamodb_resource().Table(_table_name(args))
             return action(args, DynamoKeyStore(table))
         except _NoTableError as error:
-            print(f"snsflow keys: error: {error}", file=sys.stderr)
+            print_error("snsflow keys", f"error: {error}")
             return EXIT_USAGE
         except SnsflowError as error:
-            print(f"snsflow keys: {error.message}", file=sys.stderr)
+            print_error("snsflow keys", error.message)
             return EXIT_FAILED
         except BotoCoreError as error:  # no region, no credentials, endpoint unreachable
-            print(f"snsflow keys: {error}", file=sys.stderr)
+            print_error("snsflow keys", describe_aws_failure(error))
             return EXIT_FAILED
 
     return run

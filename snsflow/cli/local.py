@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from snsflow.cli.main import EXIT_FAILED, EXIT_OK
+from snsflow.cli.main import EXIT_FAILED, EXIT_OK, print_error
 from snsflow.net import is_loopback_host
 
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             stack = LocalStack(config).start()
         except (WorkflowFileError, LocalStackError, OSError) as error:
-            print(f"snsflow local serve: cannot start: {error}", file=sys.stderr)
+            print_error("snsflow local serve", f"cannot start: {error}")
             return EXIT_FAILED
         try:
             if args.info_file:
@@ -133,7 +133,7 @@ def _serve(args: argparse.Namespace) -> int:
                 pass
             print("Stopping the local stack...", file=sys.stderr, flush=True)
         except OSError as error:  # the info file cannot be written
-            print(f"snsflow local serve: {error}", file=sys.stderr)
+            print_error("snsflow local serve", str(error))
             return EXIT_FAILED
         finally:
             stack.stop()

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from snsflow.cli.arguments import MAX_DURATION, instant
-from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_error
 from snsflow.sns import (
     CertificateFetcher,
     CertificateProvider,
@@ -75,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             else UrllibCertificateFetcher(allow_http=bool(args.trust_cert_url_prefix))
         )
     except OSError as exc:
-        print(f"snsflow verify: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        print_error("snsflow verify", f"cannot read {exc.filename}: {exc.strerror}")
         return EXIT_USAGE
     at: datetime | None = args.at
     try:
@@ -86,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             trusted_cert_url_prefixes=tuple(args.trust_cert_url_prefix),
         )
     except ValueError as exc:
-        print(f"snsflow verify: {exc}", file=sys.stderr)
+        print_error("snsflow verify", str(exc))
         return EXIT_USAGE
     try:
         verifier.verify(parse_message(body, lambda_format=args.lambda_event))

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from snsflow.errors import DependencyUnavailableError
 
@@ -64,6 +64,8 @@ def dynamodb_errors(action: str) -> Iterator[None]:
                 f"DynamoDB is unavailable: could not {action} ({code})"
             ) from error
         raise
+    except NoCredentialsError:
+        raise  # a deployment problem, like a missing table: no retry finds credentials
     except BotoCoreError as error:
         # botocore's message says what failed (e.g. the endpoint that could not be reached).
         raise DependencyUnavailableError(

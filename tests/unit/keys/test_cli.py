@@ -236,7 +236,7 @@ def test_an_unreachable_endpoint_fails_with_a_reason(
         "keys",
         "list",
         "--table",
-        "t",
+        "snsflow-keys",
         "--endpoint-url",
         "http://127.0.0.1:9",
         "--region",
@@ -261,7 +261,7 @@ def test_an_invalid_name_is_a_usage_error_before_any_aws_call(
     monkeypatch.setattr(aws, "dynamodb_resource", no_aws)
 
     with pytest.raises(SystemExit) as exited:
-        main(["keys", action[0], name, *action[1:], "--table", "t"])
+        main(["keys", action[0], name, *action[1:], "--table", "snsflow-keys"])
 
     assert exited.value.code == 2
     assert f"key name '{name}' is not valid" in capsys.readouterr().err
