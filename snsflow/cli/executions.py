@@ -29,7 +29,7 @@ from snsflow.cli.stack import (
     show_time,
 )
 from snsflow.clock import utc_now
-from snsflow.query import MAX_PAGE_SIZE, Execution, ExecutionDetail
+from snsflow.query import MAX_PAGE_SIZE, Execution, ExecutionDetail, ExecutionPage
 from snsflow.store.executions import ExecutionStatus
 
 #: ``watch`` looks back this far behind what it has seen: a record becomes visible in the
@@ -231,9 +231,21 @@ def _statuses(values: Sequence[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
+def _next_token(page: ExecutionPage, seen: set[str]) -> str | None:
+    """The page's ``nextToken``; one the API has handed out before means its listing would
+    never end."""
+    token = page.next_token
+    if token is not None:
+        if token in seen:
+            raise ApiRequestError("the API hands out a nextToken it gave before: stopping there")
+        seen.add(token)
+    return token
+
+
 def _list(args: argparse.Namespace, api: ReadApi, _info: LocalStackInfo | None) -> int:
     items: list[Execution] = []
     token = args.next_token
+    seen = {token} if token else set()
     while True:
         page = api.executions(
             args.workflow_id,
@@ -244,7 +256,7 @@ def _list(args: argparse.Namespace, api: ReadApi, _info: LocalStackInfo | None) 
             next_token=token,
         )
         items.extend(page.items)
-        token = page.next_token
+        token = _next_token(page, seen)
         if token is None or len(items) >= args.limit:
             break
     if args.json:
@@ -321,11 +333,15 @@ class Watcher:
         newest seen, less an overlap."""
         times = [received for status, received in self.seen.values() if not status.is_terminal]
         times.append(max((received for _, received in self.seen.values()), default=self.started))
-        return min(times) - WATCH_OVERLAP
+        try:
+            return min(times).astimezone(UTC) - WATCH_OVERLAP
+        except OverflowError:  # a time UTC cannot hold, from a misbehaving API: from the start
+            return datetime.min.replace(tzinfo=UTC)
 
     def _since(self, since: datetime) -> list[Execution]:
         items: list[Execution] = []
         token: str | None = None
+        seen: set[str] = set()
         while len(items) < WATCH_MAX_ITEMS_PER_POLL:
             page = self.api.executions(
                 self.workflow_id,
@@ -335,7 +351,7 @@ class Watcher:
                 next_token=token,
             )
             items.extend(page.items)
-            token = page.next_token
+            token = _next_token(page, seen)
             if token is None:
                 break
         return items

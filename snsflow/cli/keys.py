@@ -15,12 +15,10 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from botocore.exceptions import BotoCoreError
-
 from snsflow import aws
 from snsflow.cli.arguments import duration, http_url
 from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_error
-from snsflow.cli.stack import describe_aws_failure, stack_output
+from snsflow.cli.stack import AWS_FAILURES, describe_aws_failure, show_time, stack_output
 from snsflow.errors import SnsflowError
 from snsflow.keys import (
     DEFAULT_ROTATION_GRACE,
@@ -164,7 +162,7 @@ def _with_store(
         except SnsflowError as error:
             print_error("snsflow keys", error.message)
             return EXIT_FAILED
-        except BotoCoreError as error:  # no region, no credentials, endpoint unreachable
+        except AWS_FAILURES as error:  # no region, no credentials, endpoint unreachable
             print_error("snsflow keys", describe_aws_failure(error))
             return EXIT_FAILED
 
@@ -196,10 +194,10 @@ def _rotate(args: argparse.Namespace, store: DynamoKeyStore) -> int:
     now = _now()
     issued = rotate_key(store, args.name, args.grace, now)
     if args.grace >= AUTHORIZER_CACHE_TIME:
-        older = f"older values stay valid until {_show_time(now + args.grace)}"
+        older = f"older values stay valid until {show_time(now + args.grace)}"
     else:
         older = (
-            f"older values are refused by {_show_time(now + AUTHORIZER_CACHE_TIME)} at the "
+            f"older values are refused by {show_time(now + AUTHORIZER_CACHE_TIME)} at the "
             f"latest (an authorizer trusts a key record it read for {_CACHE_TIME})"
         )
     print(
@@ -210,14 +208,10 @@ def _rotate(args: argparse.Namespace, store: DynamoKeyStore) -> int:
     return EXIT_OK
 
 
-def _show_time(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
-
-
 def _status(key: ApiKey, now: datetime) -> str:
     status = key.status_at(now)
     if status is KeyStatus.EXPIRING:
-        return f"expiring {_show_time(key.expires_at)}"
+        return f"expiring {show_time(key.expires_at)}"
     return status.value
 
 
@@ -236,8 +230,8 @@ def _list(args: argparse.Namespace, store: DynamoKeyStore) -> int:
             key.name,
             key.scope.value,
             key.display_prefix,
-            _show_time(key.created_at),
-            _show_time(key.last_used_at),
+            show_time(key.created_at),
+            show_time(key.last_used_at),
             _status(key, now),
         )
         for key in keys

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from snsflow.cli.main import EXIT_FAILED, EXIT_OK, print_error
+from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_error
 from snsflow.net import is_loopback_host
 
 if TYPE_CHECKING:
@@ -119,6 +119,10 @@ def _serve(args: argparse.Namespace) -> int:
         account_id=args.account_id,
         function_log_level=args.log_level,
     )
+    problem = _info_file_problem(args.info_file) if args.info_file else None
+    if problem:  # found now, not once everything has started
+        print_error("snsflow local serve", f"error: cannot write the info file: {problem}")
+        return EXIT_USAGE
     with _signals_set(threading.Event()) as stopping:
         try:
             stack = LocalStack(config).start()
@@ -141,6 +145,18 @@ def _serve(args: argparse.Namespace) -> int:
                 args.info_file.unlink(missing_ok=True)
     print("Stopped.", file=sys.stderr, flush=True)
     return EXIT_OK
+
+
+def _info_file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot take the info file, if that shows before writing it."""
+    try:
+        if path.is_dir():
+            return f"{path} is a folder"
+        if not path.parent.is_dir():
+            return f"{path.parent} is not a folder"
+    except OSError as error:  # e.g. a name too long
+        return f"{path}: {error.strerror}"
+    return None
 
 
 @contextmanager

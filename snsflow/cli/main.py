@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
-from typing import NoReturn, cast
+from typing import Any, NoReturn, cast
 
 from pydantic import ValidationError
 
@@ -107,15 +107,20 @@ def chosen_command(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     return cast("CommandLineParser", parser)
 
 
-def _refuse_undecodable(command: CommandLineParser, args: argparse.Namespace) -> None:
-    """Only file names may hold bytes that are not UTF-8 (Python passes them on escaped); any
-    other value (a name, a URL, a key) is refused as a usage error."""
+def _check_values(command: CommandLineParser, args: argparse.Namespace) -> None:
+    """What argparse lets through but no command can use: a value that is not UTF-8 (only
+    file names may hold such bytes; Python passes them on escaped), and an option given ``--``
+    as its value (``--region=--``), which argparse turns into an empty list."""
     for action in command._actions:
-        value = getattr(args, action.dest, None)
-        for text in value if isinstance(value, list) else [value]:
-            if isinstance(text, str) and not _is_utf8(text):
-                name = "/".join(action.option_strings) or action.metavar or action.dest
-                command.error(f"argument {name}: '{text}' is not UTF-8 text")
+        value: Any = getattr(args, action.dest, None)
+        repeated = isinstance(action, argparse._AppendAction) and isinstance(value, list)
+        values: list[Any] = value if repeated else [value]
+        for one in values:
+            name = "/".join(action.option_strings) or action.metavar or action.dest
+            if isinstance(one, list) and action.nargs is None:
+                command.error(f"argument {name}: expected one argument")
+            if isinstance(one, str) and not _is_utf8(one):
+                command.error(f"argument {name}: '{one}' is not UTF-8 text")
 
 
 def _is_utf8(text: str) -> bool:
@@ -155,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             args = parser.parse_args(argv)
             command = chosen_command(parser, args)
-            _refuse_undecodable(command, args)
+            _check_values(command, args)
             try:
                 debug = CliSettings().debug
             except ValidationError as error:

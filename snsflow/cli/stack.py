@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.parsers import ResponseParserError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from snsflow import __version__, aws
 from snsflow.cli.arguments import http_url
@@ -64,8 +66,16 @@ class ApiRequestError(SnsflowError):
         self.error_code = code
 
 
-def describe_aws_failure(error: BotoCoreError) -> str:
+#: What botocore raises when AWS could not be asked, or its answer could not be read (an
+#: endpoint that is not AWS); AWS's own refusals are ``ClientError``.
+AWS_FAILURES = (BotoCoreError, ResponseParserError)
+
+
+def describe_aws_failure(error: BotoCoreError | ResponseParserError) -> str:
     """What went wrong before AWS could answer, on one line and saying what to do."""
+    if isinstance(error, ResponseParserError):  # its message goes on with the whole answer
+        first_line = str(error).partition("\n")[0]
+        return f"the AWS endpoint's answer cannot be read: {first_line}"
     if isinstance(error, NoRegionError):
         return "no AWS region: pass --region REGION or set AWS_REGION"
     if isinstance(error, NoCredentialsError):
@@ -146,7 +156,7 @@ class ReadApi:
             http_url(api_url)
         except argparse.ArgumentTypeError as error:
             raise UsageError(f"the API's URL: {error}") from None
-        if not _fits_a_header(api_key):
+        if not is_visible_ascii(api_key):
             raise UsageError(
                 "the read key holds characters an HTTP header cannot carry (a key is snsf_ "
                 "followed by 43 letters, digits, '-' or '_')"
@@ -218,9 +228,9 @@ class ReadApi:
         return _answer(ExecutionDetail, self.get(f"/executions/{_segment(execution_id)}"))
 
 
-def _fits_a_header(value: str) -> bool:
-    """Visible ASCII only: what http.client can send without refusing (non-Latin-1 text, a
-    line break) and without the server reading something else (spaces are trimmed)."""
+def is_visible_ascii(value: str) -> bool:
+    """What a key value can be to travel in a header or a URL as it is: http.client refuses
+    non-Latin-1 text and line breaks, and a server trims spaces."""
     return value.isascii() and value.isprintable() and " " not in value
 
 
@@ -233,11 +243,18 @@ _Answer = TypeVar("_Answer", bound=BaseModel)
 
 def _answer(model: type[_Answer], document: dict[str, Any]) -> _Answer:
     try:
-        return model.model_validate(document)
+        answer = model.model_validate(document)
+        # What is printed must print: a time UTC cannot hold passes validation, not --json.
+        answer.model_dump(mode="json")
     except ValidationError as error:
         raise ApiRequestError(
             f"the API's answer is not what snsflow {__version__} expects: {first_problem(error)}"
         ) from None
+    except PydanticSerializationError as error:
+        raise ApiRequestError(
+            f"the API's answer is not what snsflow {__version__} expects: {error}"
+        ) from None
+    return answer
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:
@@ -266,8 +283,9 @@ def _api_error(error: urllib.error.HTTPError) -> ApiRequestError:
         http.client.HTTPException,
     ):
         code, message = f"http_{error.code}", str(error.reason)
-        if 300 <= error.code < 400:  # redirects are not followed: the header would go along
-            message = f"the API redirects to {error.headers.get('Location')}; use that URL"
+        location = error.headers.get("Location") if 300 <= error.code < 400 else None
+        if location:  # redirects are not followed: the key's header would go along
+            message = f"the API redirects to {location}; use that URL"
     return ApiRequestError(f"{message} ({code}, HTTP {error.code})", status=error.code, code=code)
 
 
@@ -301,7 +319,7 @@ def read_api(args: argparse.Namespace) -> tuple[ReadApi, LocalStackInfo | None]:
         aws.configure(region_name=args.region)
         try:
             api_url = stack_output(args.stack, API_URL_OUTPUT)
-        except BotoCoreError as error:  # no region, no credentials
+        except AWS_FAILURES as error:  # no region, no credentials, not AWS
             raise SnsflowError(
                 f"cannot read stack '{args.stack}': {describe_aws_failure(error)} "
                 "(or name the API: --api-url URL or --info-file FILE)"
@@ -355,4 +373,10 @@ def render_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[s
 
 
 def show_time(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
+    """``2026-03-01 10:00:00Z``; a time UTC cannot hold (a misbehaving API's), as it came."""
+    if moment is None:
+        return "-"
+    try:
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    except OverflowError:
+        return moment.isoformat()

@@ -15,16 +15,18 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import ClientError, NoCredentialsError
 
 from snsflow import aws
 from snsflow.cli.arguments import http_url, positive_float, positive_int
 from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_error
 from snsflow.cli.stack import (
+    AWS_FAILURES,
     LocalStackInfo,
     LocalWorkflowInfo,
     UsageError,
     describe_aws_failure,
+    is_visible_ascii,
     read_info_file,
     stack_output,
     webhook_url_output,
@@ -134,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         print_error("snsflow subscribe", f"no AWS credentials found{hint}")
         return EXIT_FAILED
-    except BotoCoreError as error:  # no region, endpoint unreachable
+    except AWS_FAILURES as error:  # no region, endpoint unreachable, not AWS
         print_error("snsflow subscribe", describe_aws_failure(error))
         return EXIT_FAILED
 
@@ -194,6 +196,16 @@ def _webhook_url(args: argparse.Namespace, info: LocalStackInfo | None) -> str:
 
 
 def _webhook_key(args: argparse.Namespace, info: LocalStackInfo | None) -> str:
+    key = _named_webhook_key(args, info)
+    if not is_visible_ascii(key):
+        raise UsageError(
+            "the webhook key holds characters a URL cannot carry as they are (a key is snsf_ "
+            "followed by 43 letters, digits, '-' or '_')"
+        )
+    return key
+
+
+def _named_webhook_key(args: argparse.Namespace, info: LocalStackInfo | None) -> str:
     if args.webhook_key:
         return str(args.webhook_key)
     configured = SubscribeCommandSettings().webhook_key

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.parsers import ResponseParserError
 
 from snsflow.errors import DependencyUnavailableError
 
@@ -66,8 +67,10 @@ def dynamodb_errors(action: str) -> Iterator[None]:
         raise
     except NoCredentialsError:
         raise  # a deployment problem, like a missing table: no retry finds credentials
-    except BotoCoreError as error:
-        # botocore's message says what failed (e.g. the endpoint that could not be reached).
+    except (BotoCoreError, ResponseParserError) as error:
+        # botocore's message says what failed (e.g. the endpoint that could not be reached);
+        # a parser error goes on with the whole answer, hence its first line only.
+        reason = str(error).partition("\n")[0]
         raise DependencyUnavailableError(
-            f"DynamoDB is unavailable: could not {action} ({type(error).__name__}: {error})"
+            f"DynamoDB is unavailable: could not {action} ({type(error).__name__}: {reason})"
         ) from error
