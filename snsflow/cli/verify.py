@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from snsflow.cli.arguments import MAX_DURATION, instant
-from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_error
+from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, one_line, print_error
 from snsflow.sns import (
     CertificateFetcher,
     CertificateProvider,
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         verifier.verify(parse_message(body, lambda_format=args.lambda_event))
     except SnsVerificationError as exc:
-        print(f"invalid: {exc.code}: {exc.message}")
+        print(f"invalid: {exc.code}: {one_line(exc.message)}")
         return EXIT_FAILED
     print("valid")
     return EXIT_OK

@@ -1108,3 +1108,53 @@ def test_any_environment_fails_cleanly(
         outcome = run_offline(command, offline)
 
     assert_clean_failure(outcome)
+
+
+# -- what a message to verify holds ---------------------------------------------------------------
+
+_SNS_FIELDS = [
+    "Type",
+    "MessageId",
+    "TopicArn",
+    "Subject",
+    "Message",
+    "Timestamp",
+    "SignatureVersion",
+    "Signature",
+    "SigningCertURL",
+    "SigningCertUrl",
+    "SubscribeURL",
+    "Token",
+    "MessageAttributes",
+]
+
+
+@cases("cli_message_files")
+@given(data=st.data(), lambda_event=st.booleans())
+def test_any_message_to_verify_gets_one_verdict(
+    data: st.DataObject, lambda_event: bool, world: World, offline: Violations, tmp_path: Path
+) -> None:
+    """Whatever the file holds, ``verify`` says ``valid`` or ``invalid: <code>: <reason>`` on
+    one line, or fails cleanly. The certificate is given, so nothing is fetched."""
+    document = data.draw(
+        st.one_of(
+            st.fixed_dictionaries(
+                {}, optional={name: st.one_of(_HOSTILE_JSON, _TIMES) for name in _SNS_FIELDS}
+            ),
+            _HOSTILE_JSON,
+        ),
+        label="message",
+    )
+    raw = data.draw(
+        st.one_of(st.just(json.dumps(document).encode()), st.binary(max_size=300)), label="bytes"
+    )
+    message = tmp_path / "message.json"
+    message.write_bytes(raw)
+    certificate = data.draw(st.sampled_from(["garbage", "empty", "folder", "missing"]))
+    argv = ["verify", str(message), "--certificate", world.paths[certificate]]
+
+    outcome = run_offline([*argv, *(["--lambda-event"] if lambda_event else [])], offline)
+
+    assert_clean_failure(outcome)
+    if outcome.code in (0, 1) and not outcome.err:
+        assert outcome.out.count("\n") == 1
