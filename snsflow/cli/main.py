@@ -161,6 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = parser.parse_args(argv)
             command = chosen_command(parser, args)
             _check_values(command, args)
+            if sys.stdout is None:  # started with stdout closed (`>&-`): a key would be lost
+                print_error(command.prog, "error: stdout is closed: nowhere to print to")
+                return EXIT_USAGE
             try:
                 debug = CliSettings().debug
             except ValidationError as error:
@@ -168,7 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return EXIT_USAGE
             return _run(command, args.handler, args, debug=debug)
         finally:
-            sys.stdout.flush()
+            if sys.stdout is not None:
+                sys.stdout.flush()
     except BrokenPipeError:
         # Quietly: whoever closed the pipe has what they wanted.
         _discard_stdout()

@@ -162,3 +162,18 @@ def test_every_command_is_found_and_chosen_by_its_arguments() -> None:
     assert {"snsflow verify", "snsflow keys create", "snsflow local serve"} <= progs
     args = parser.parse_args(["keys", "revoke", "prod-sns"])
     assert chosen_command(parser, args).prog == "snsflow keys revoke"
+
+
+def test_a_command_started_without_stdout_refuses_to_run() -> None:
+    # `snsflow keys create NAME >&-` would create a key whose value nobody ever sees.
+    command = [sys.executable, "-m", "snsflow.cli.main", "keys", "create", "prod-sns"]
+    process = subprocess.run(
+        ["/bin/sh", "-c", 'exec "$@" >&-', "sh", *command],
+        stderr=subprocess.PIPE,
+        cwd=PROJECT_ROOT,
+        timeout=60,
+        check=False,
+    )
+
+    assert process.returncode == EXIT_USAGE
+    assert process.stderr == b"snsflow keys create: error: stdout is closed: nowhere to print to\n"
