@@ -60,7 +60,7 @@ from tests.security.budget import cases
 CASE_DEADLINE_SECONDS = 20
 #: How long the commands wait for the API here (``SNSFLOW_API_TIMEOUT_SECONDS``): the slow
 #: answers below take longer.
-API_TIMEOUT_SECONDS = 0.2
+API_TIMEOUT_SECONDS = 0.1
 READ_KEY = "snsf_" + "r" * 43
 TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:orders"
 
