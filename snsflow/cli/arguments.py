@@ -8,6 +8,8 @@ import re
 import urllib.parse
 from datetime import UTC, datetime, timedelta
 
+from snsflow.clock import as_utc
+
 #: The longest duration a command takes (``--since 7d``, ``--grace 24h``): a century. Anything
 #: longer means nothing more to snsflow (records live at most ten years) and, added to or taken
 #: from now, could leave the years datetime can hold.
@@ -62,15 +64,11 @@ def _duration_seconds(text: str) -> float | None:
 
 def in_utc(moment: datetime) -> datetime:
     """``moment`` in UTC (without an offset it is UTC already); a usage error when UTC cannot
-    hold it (``0001-01-01T00:00:00+14:00`` is in year 0 there)."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
+    hold it (:func:`snsflow.clock.as_utc`)."""
     try:
-        return moment.astimezone(UTC)
-    except (OverflowError, ValueError):
-        raise argparse.ArgumentTypeError(
-            f"'{moment.isoformat()}' is outside the years 1 to 9999 in UTC"
-        ) from None
+        return as_utc(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"'{moment.isoformat()}' {error}") from None
 
 
 def instant(text: str) -> datetime:

@@ -268,6 +268,9 @@ def _files(root: Path, api_url: str, closed_url: str) -> dict[str, str]:
         "info-bad-key.json": info | {"keys": {"local-read": "snsf_\n\u00e9"}},
         "info-no-key.json": {"apiUrl": api_url},
         "info-wrong-types.json": {"apiUrl": 5, "keys": [], "workflows": "x"},
+        # What `recover` reads: the local stack's AWS endpoint (garbage, or nothing) and tables.
+        "info-aws.json": info | {"awsEndpoint": api_url, "region": "us-east-1"},
+        "info-aws-closed.json": info | {"awsEndpoint": closed_url, "region": "us-east-1"},
         "info-workflow.json": info
         | {
             "snsEndpoint": closed_url,
@@ -501,7 +504,13 @@ _PLAUSIBLE = {
     "table": ["snsflow-keys"],
     "stack": ["snsflow"],
     "topic_arn": [TOPIC_ARN, TOPIC_ARN + ".fifo", "arn:aws:sns:::"],
-    "dead_letter_queue_arn": ["arn:aws:sqs:us-east-1:123456789012:dlq", "arn:aws:sqs:::"],
+    "dead_letter_queue": [
+        "arn:aws:sqs:us-east-1:123456789012:dlq",
+        "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
+        "arn:aws:sqs:::",
+    ],
+    "dlq": ["https://sqs.us-east-1.amazonaws.com/123456789012/dlq", "arn:aws:sqs:::"],
+    "operator": ["ops@example.com", "snsf_not-a-name"],
     "workflow_id": ["order-events", "Order Events"],
     "execution_id": ["order-events.m-1", "order-events.nope"],
     "name": ["prod-sns", "reader"],
@@ -613,6 +622,14 @@ sns_reaching = reaching(
 )
 
 
+recover_reaching = reaching(
+    lambda world: st.sampled_from(
+        [["--info-file", world.paths[name]] for name in ("info-aws.json", "info-aws-closed.json")]
+    ),
+    "DynamoDB, STS and SQS",
+)
+
+
 def serve_refusals(world: World, command: argparse.ArgumentParser, words: list[str]) -> Strategy:
     """``local serve`` must refuse before it starts anything: hostile options, plus always one
     of the refusals it must catch (workflows it cannot load, an info file it cannot write)."""
@@ -660,6 +677,7 @@ COMMANDS: dict[str, StrategyFor] = {
     "snsflow executions list": api_reaching,
     "snsflow executions show": api_reaching,
     "snsflow executions watch": api_reaching,
+    "snsflow recover": recover_reaching,
     "snsflow local serve": serve_refusals,
     "snsflow demo": demo_refusals,
 }
@@ -711,7 +729,10 @@ def test_any_command_line_fails_cleanly(
 @pytest.mark.parametrize(
     ("since", "reason"),
     [
-        ("0001-01-01T00:00:00+14:00", "is outside the years 1 to 9999 in UTC"),
+        (
+            "0001-01-01T00:00:00+14:00",
+            "is out of range: in UTC it falls outside the years 0001 to 9999",
+        ),
         ("99999999d", "is too long: a duration is at most 36500d (a century)"),
     ],
 )
@@ -999,6 +1020,7 @@ def _info_documents(world: World) -> st.SearchStrategy[Any]:
                 "keys": keys,
                 "readKeyName": key_names,
                 "snsEndpoint": urls,
+                "awsEndpoint": urls,
                 "region": st.one_of(st.sampled_from(["us-east-1", "moon-1"]), _HOSTILE_JSON),
                 "workflows": workflows,
             },
@@ -1013,6 +1035,7 @@ _INFO_FILE_COMMANDS = [
     ["workflows", "show", "order-events"],
     ["executions", "list", "order-events"],
     ["subscribe", "order-events", TOPIC_ARN, "--no-wait"],
+    ["recover", "order-events", "--dlq", "https://sqs.us-east-1.amazonaws.com/123456789012/dlq"],
 ]
 
 
