@@ -50,7 +50,9 @@ def test_times_are_iso_8601_or_a_duration_ago() -> None:
 
 @pytest.mark.parametrize("text", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-00:01"])
 def test_a_time_that_utc_cannot_hold_is_refused(text: str) -> None:
-    with pytest.raises(argparse.ArgumentTypeError, match="in UTC it falls outside the years 0001 to 9999"):
+    with pytest.raises(
+        argparse.ArgumentTypeError, match="in UTC it falls outside the years 0001 to 9999"
+    ):
         parse_moment(text, NOW)
 
 
