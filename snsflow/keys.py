@@ -104,12 +104,18 @@ def display_prefix(value: str) -> str:
     return value[: len(KEY_PREFIX) + DISPLAY_PREFIX_CHARS]
 
 
-def issue_key(name: str, scope: KeyScope, now: datetime) -> IssuedKey:
-    """Make a new random value for ``name`` (not stored yet)."""
+def check_key_name(name: str) -> str:
+    """``name``, if it can name a key; else :class:`InvalidKeyNameError`."""
     if not _NAME.fullmatch(name):
         raise InvalidKeyNameError(
             f"key name '{name}' is not valid: use 1-64 letters, digits, '.', '_' or '-'"
         )
+    return name
+
+
+def issue_key(name: str, scope: KeyScope, now: datetime) -> IssuedKey:
+    """Make a new random value for ``name`` (not stored yet)."""
+    check_key_name(name)
     value = KEY_PREFIX + secrets.token_urlsafe(_RANDOM_BYTES)
     key = ApiKey(
         key_hash=hash_key_value(value),
@@ -149,6 +155,9 @@ class KeyNotFoundError(NotFoundError):
 
 
 def _valid_named(store: KeyStore, name: str, now: datetime) -> list[ApiKey]:
+    # Checked before the store is asked: DynamoDB refuses some invalid names (an empty one)
+    # with its own error, and no name that fails the check can have been stored.
+    check_key_name(name)
     return [key for key in store.named(name) if key.is_valid_at(now)]
 
 

@@ -92,6 +92,14 @@ def _environment_value(variable: str, value: str, *, json_value: bool) -> Any:
         raise ValueError(f'{variable} must be JSON, e.g. ["a", "b"] ({exc.msg})') from None
 
 
+class CliSettings(SnsflowSettings):
+    """Every ``snsflow`` command."""
+
+    #: Let an unexpected error end a command with its traceback (to report the bug) instead
+    #: of the one line that names it.
+    debug: bool = False
+
+
 class KeysCommandSettings(SnsflowSettings):
     """``snsflow keys``: the keys table, unless ``--table`` or ``--stack`` names it."""
 
@@ -170,6 +178,9 @@ class ApiClientSettings(SnsflowSettings):
 
     api_url: str | None = None
     api_key: SecretStr | None = None
+    #: Seconds to wait for the API to connect, and then for each part of its answer (API
+    #: Gateway itself gives up after 29).
+    api_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
 
 
 class RecoverCommandSettings(SnsflowSettings):

@@ -9,7 +9,7 @@ import argparse
 import logging
 import sys
 
-from snsflow.cli.main import EXIT_FAILED, EXIT_OK
+from snsflow.cli.main import EXIT_FAILED, EXIT_OK, print_error
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,6 +37,6 @@ def _demo(_args: argparse.Namespace) -> int:
     try:
         passed = run_demo(sys.stdout)
     except (WorkflowFileError, LocalStackError, OSError) as error:
-        print(f"snsflow demo: cannot start the local stack: {error}", file=sys.stderr)
+        print_error("snsflow demo", f"cannot start the local stack: {error}")
         return EXIT_FAILED
     return EXIT_OK if passed else EXIT_FAILED

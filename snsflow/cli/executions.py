@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-from snsflow.cli.arguments import positive_int
-from snsflow.cli.keys import parse_duration
-from snsflow.cli.main import EXIT_OK
+from snsflow.cli.arguments import instant_or_duration_ago, positive_int
+from snsflow.cli.main import EXIT_OK, print_error
 from snsflow.cli.stack import (
     ApiRequestError,
     LocalStackInfo,
@@ -30,7 +29,7 @@ from snsflow.cli.stack import (
     show_time,
 )
 from snsflow.clock import utc_now
-from snsflow.query import MAX_PAGE_SIZE, Execution, ExecutionDetail
+from snsflow.query import MAX_PAGE_SIZE, Execution, ExecutionDetail, ExecutionPage
 from snsflow.store.executions import ExecutionStatus
 
 #: ``watch`` looks back this far behind what it has seen: a record becomes visible in the
@@ -47,17 +46,8 @@ Clock = Callable[[], datetime]
 
 
 def parse_moment(text: str, now: datetime | None = None) -> datetime:
-    """An ISO 8601 time (UTC if it has no offset), or a duration back from ``now``."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        try:
-            return (now or utc_now()) - parse_duration(text)
-        except argparse.ArgumentTypeError:
-            raise argparse.ArgumentTypeError(
-                f"'{text}' is neither an ISO 8601 time nor a duration like 15m, 2h or 7d"
-            ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    """An ISO 8601 time (UTC if it has no offset), or a duration back from ``now``; in UTC."""
+    return instant_or_duration_ago(text, now or utc_now())
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -241,9 +231,21 @@ def _statuses(values: Sequence[str]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
+def _next_token(page: ExecutionPage, seen: set[str]) -> str | None:
+    """The page's ``nextToken``; one the API has handed out before means its listing would
+    never end."""
+    token = page.next_token
+    if token is not None:
+        if token in seen:
+            raise ApiRequestError("the API hands out a nextToken it gave before: stopping there")
+        seen.add(token)
+    return token
+
+
 def _list(args: argparse.Namespace, api: ReadApi, _info: LocalStackInfo | None) -> int:
     items: list[Execution] = []
     token = args.next_token
+    seen = {token} if token else set()
     while True:
         page = api.executions(
             args.workflow_id,
@@ -254,7 +256,7 @@ def _list(args: argparse.Namespace, api: ReadApi, _info: LocalStackInfo | None) 
             next_token=token,
         )
         items.extend(page.items)
-        token = page.next_token
+        token = _next_token(page, seen)
         if token is None or len(items) >= args.limit:
             break
     if args.json:
@@ -331,11 +333,15 @@ class Watcher:
         newest seen, less an overlap."""
         times = [received for status, received in self.seen.values() if not status.is_terminal]
         times.append(max((received for _, received in self.seen.values()), default=self.started))
-        return min(times) - WATCH_OVERLAP
+        try:
+            return min(times).astimezone(UTC) - WATCH_OVERLAP
+        except OverflowError:  # a time UTC cannot hold, from a misbehaving API: from the start
+            return datetime.min.replace(tzinfo=UTC)
 
     def _since(self, since: datetime) -> list[Execution]:
         items: list[Execution] = []
         token: str | None = None
+        seen: set[str] = set()
         while len(items) < WATCH_MAX_ITEMS_PER_POLL:
             page = self.api.executions(
                 self.workflow_id,
@@ -345,7 +351,7 @@ class Watcher:
                 next_token=token,
             )
             items.extend(page.items)
-            token = page.next_token
+            token = _next_token(page, seen)
             if token is None:
                 break
         return items
@@ -370,7 +376,7 @@ def watch(
         try:
             watcher.poll()
         except ApiRequestError as error:
-            print(f"snsflow executions watch: {error.message}", file=sys.stderr)
+            print_error("snsflow executions watch", error.message)
         polls += 1
 
 

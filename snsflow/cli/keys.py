@@ -23,25 +23,33 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from botocore.exceptions import BotoCoreError
-
 from snsflow import aws
-from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from snsflow.cli.stack import UsageError, read_info_file, stack_outputs
+from snsflow.cli.arguments import duration, http_url
+from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_error
+from snsflow.cli.stack import (
+    AWS_FAILURES,
+    UsageError,
+    describe_aws_failure,
+    read_info_file,
+    show_time,
+    stack_outputs,
+)
 from snsflow.errors import SnsflowError
 from snsflow.firewall import GatedKeyStore, KeyPrefixSync
 from snsflow.keys import (
     DEFAULT_ROTATION_GRACE,
     ApiKey,
+    InvalidKeyNameError,
     KeyScope,
     KeyStatus,
     KeyStore,
+    check_key_name,
     create_key,
     list_keys,
     revoke_keys,
     rotate_key,
 )
-from snsflow.settings import KeysCommandSettings
+from snsflow.settings import AuthorizerSettings, KeysCommandSettings
 from snsflow.store.keys import DynamoKeyStore, format_time
 from snsflow.wafv2 import WafRegexPatternSet
 
@@ -49,8 +57,15 @@ from snsflow.wafv2 import WafRegexPatternSet
 KEYS_TABLE_OUTPUT = "KeysTableName"
 #: The stack output holding the ARN of the firewall's key-prefix set, when it has one.
 KEY_PREFIX_SET_OUTPUT = "WebhookKeyPrefixSetArn"
-_DURATION = re.compile(r"(\d+)([smhd])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: How long an authorizer instance trusts a key record it has read (the default of
+#: ``SNSFLOW_AUTH_CACHE_TTL_SECONDS``): a revocation, and the end of a grace period shorter
+#: than this, take effect within it, since a record read just before carries neither.
+AUTHORIZER_CACHE_TIME = timedelta(
+    seconds=AuthorizerSettings.model_fields["auth_cache_ttl_seconds"].default
+)
+#: What DynamoDB accepts as a table name.
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+_CACHE_TIME = f"{AUTHORIZER_CACHE_TIME.total_seconds():g} s"
 
 
 @dataclass(frozen=True)
@@ -71,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     actions = parser.add_subparsers(dest="keys_action", metavar="ACTION", required=True)
     target = argparse.ArgumentParser(add_help=False)
     where = target.add_mutually_exclusive_group()
-    where.add_argument("--table", metavar="NAME", help="the keys table")
+    where.add_argument("--table", type=_table_name_argument, metavar="NAME", help="the keys table")
     where.add_argument(
         "--stack",
         metavar="NAME",
@@ -90,14 +105,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the firewall's key-prefix set (a WAF regex pattern set) to keep in step",
     )
     target.add_argument("--region", help="AWS region (default: from the environment)")
-    target.add_argument("--endpoint-url", metavar="URL", help="AWS endpoint (local stack)")
+    target.add_argument(
+        "--endpoint-url", type=http_url, metavar="URL", help="AWS endpoint (local stack)"
+    )
 
     create = actions.add_parser(
         "create",
         parents=[target],
         help="create a key and print its value (shown only this once)",
     )
-    create.add_argument("name", help="key name, e.g. prod-sns (what workflows' apiKeyName names)")
+    create.add_argument(
+        "name", type=_key_name, help="key name, e.g. prod-sns (what workflows' apiKeyName names)"
+    )
     create.add_argument(
         "--scope",
         choices=[scope.value for scope in KeyScope],
@@ -114,7 +133,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     revoke = actions.add_parser(
         "revoke", parents=[target], help="revoke every value of a key at once"
     )
-    revoke.add_argument("name")
+    revoke.add_argument("name", type=_key_name)
     revoke.set_defaults(handler=_with_store(_revoke))
 
     rotate = actions.add_parser(
@@ -122,13 +141,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         parents=[target],
         help="add a new value to a key; older values stay valid for a grace period",
     )
-    rotate.add_argument("name")
+    rotate.add_argument("name", type=_key_name)
     rotate.add_argument(
         "--grace",
-        type=parse_duration,
+        type=duration,
         default=DEFAULT_ROTATION_GRACE,
         metavar="DURATION",
-        help="how long older values stay valid, e.g. 24h, 90m, 2d, 0 (default: 24h)",
+        help="how long older values stay valid, e.g. 24h, 90m, 2d (default: 24h); with 0, or "
+        f"anything under {_CACHE_TIME}, they are refused within {_CACHE_TIME} (an authorizer "
+        "trusts a key record it read that long)",
     )
     rotate.set_defaults(handler=_with_store(_rotate))
 
@@ -140,14 +161,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sync.set_defaults(handler=_with_store(_sync_firewall))
 
 
-def parse_duration(text: str) -> timedelta:
-    """``0`` or a whole number with a unit: ``s``, ``m``, ``h`` or ``d``."""
-    if text == "0":
-        return timedelta(0)
-    match = _DURATION.fullmatch(text.strip())
-    if match is None:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a duration like 24h, 90m, 2d or 0")
-    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+def _key_name(text: str) -> str:
+    # Refused here, before any AWS call, with the same message as everywhere else.
+    try:
+        return check_key_name(text)
+    except InvalidKeyNameError as error:
+        raise argparse.ArgumentTypeError(error.message) from None
+
+
+def _table_name_argument(text: str) -> str:
+    if not _TABLE_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a DynamoDB table name (3-255 letters, digits, '_', '-' or '.')"
+        )
+    return text
 
 
 @dataclass(frozen=True)
@@ -214,13 +241,13 @@ def _with_store(
             aws.configure(endpoint_url=where.endpoint_url, region_name=where.region)
             return action(args, _keys(where))
         except UsageError as error:
-            print(f"snsflow keys: error: {error}", file=sys.stderr)
+            print_error("snsflow keys", f"error: {error}")
             return EXIT_USAGE
         except SnsflowError as error:
-            print(f"snsflow keys: {error.message}", file=sys.stderr)
+            print_error("snsflow keys", error.message)
             return EXIT_FAILED
-        except BotoCoreError as error:  # no region, no credentials, endpoint unreachable
-            print(f"snsflow keys: {error}", file=sys.stderr)
+        except AWS_FAILURES as error:  # no region, no credentials, endpoint unreachable
+            print_error("snsflow keys", describe_aws_failure(error))
             return EXIT_FAILED
 
     return run
@@ -240,10 +267,10 @@ def _synced(keys: _Keys, changed: str, scope: KeyScope | None = KeyScope.WEBHOOK
     try:
         result = keys.sync.sync()
     except SnsflowError as error:
-        print(
-            f"snsflow keys: {changed}, but the firewall's key-prefix set was not synced: "
-            f"{error.message}; run 'snsflow keys sync-firewall'",
-            file=sys.stderr,
+        print_error(
+            "snsflow keys",
+            f"{changed}, but the firewall's key-prefix set was not synced: {error.message}; "
+            "run 'snsflow keys sync-firewall'",
         )
         return EXIT_FAILED
     print(f"The firewall admits {result.admitted} webhook key value(s).", file=sys.stderr)
@@ -267,16 +294,25 @@ def _create(args: argparse.Namespace, keys: _Keys) -> int:
 
 def _revoke(args: argparse.Namespace, keys: _Keys) -> int:
     revoked = revoke_keys(keys.store, args.name, _now())
-    print(f"Revoked API key '{args.name}' ({len(revoked)} value(s)).", flush=True)
+    print(
+        f"Revoked API key '{args.name}' ({len(revoked)} value(s)): refused within {_CACHE_TIME}.",
+        flush=True,
+    )
     return _synced(keys, f"key '{args.name}' was revoked", scope=None)
 
 
 def _rotate(args: argparse.Namespace, keys: _Keys) -> int:
     now = _now()
     issued = rotate_key(keys.store, args.name, args.grace, now)
+    if args.grace >= AUTHORIZER_CACHE_TIME:
+        older = f"older values stay valid until {show_time(now + args.grace)}"
+    else:
+        older = (
+            f"older values are refused by {show_time(now + AUTHORIZER_CACHE_TIME)} at the "
+            f"latest (an authorizer trusts a key record it read for {_CACHE_TIME})"
+        )
     print(
-        f"Rotated API key '{issued.key.name}': older values stay valid until "
-        f"{_show_time(now + args.grace)}. The new value (shown only this once):",
+        f"Rotated API key '{issued.key.name}': {older}. The new value (shown only this once):",
         file=sys.stderr,
     )
     print(issued.value.get_secret_value(), flush=True)
@@ -300,14 +336,10 @@ def _sync_firewall(_args: argparse.Namespace, keys: _Keys) -> int:
     return EXIT_OK
 
 
-def _show_time(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
-
-
 def _status(key: ApiKey, now: datetime) -> str:
     status = key.status_at(now)
     if status is KeyStatus.EXPIRING:
-        return f"expiring {_show_time(key.expires_at)}"
+        return f"expiring {show_time(key.expires_at)}"
     return status.value
 
 
@@ -326,8 +358,8 @@ def _list(args: argparse.Namespace, target: _Keys) -> int:
             key.name,
             key.scope.value,
             key.display_prefix,
-            _show_time(key.created_at),
-            _show_time(key.last_used_at),
+            show_time(key.created_at),
+            show_time(key.last_used_at),
             _status(key, now),
         )
         for key in keys

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from snsflow.cli.main import EXIT_FAILED, EXIT_OK
+from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_error
 from snsflow.net import is_loopback_host
 
 if TYPE_CHECKING:
@@ -119,11 +119,15 @@ def _serve(args: argparse.Namespace) -> int:
         account_id=args.account_id,
         function_log_level=args.log_level,
     )
+    problem = _info_file_problem(args.info_file) if args.info_file else None
+    if problem:  # found now, not once everything has started
+        print_error("snsflow local serve", f"error: cannot write the info file: {problem}")
+        return EXIT_USAGE
     with _signals_set(threading.Event()) as stopping:
         try:
             stack = LocalStack(config).start()
         except (WorkflowFileError, LocalStackError, OSError) as error:
-            print(f"snsflow local serve: cannot start: {error}", file=sys.stderr)
+            print_error("snsflow local serve", f"cannot start: {error}")
             return EXIT_FAILED
         try:
             if args.info_file:
@@ -133,7 +137,7 @@ def _serve(args: argparse.Namespace) -> int:
                 pass
             print("Stopping the local stack...", file=sys.stderr, flush=True)
         except OSError as error:  # the info file cannot be written
-            print(f"snsflow local serve: {error}", file=sys.stderr)
+            print_error("snsflow local serve", str(error))
             return EXIT_FAILED
         finally:
             stack.stop()
@@ -141,6 +145,18 @@ def _serve(args: argparse.Namespace) -> int:
                 args.info_file.unlink(missing_ok=True)
     print("Stopped.", file=sys.stderr, flush=True)
     return EXIT_OK
+
+
+def _info_file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot take the info file, if that shows before writing it."""
+    try:
+        if path.is_dir():
+            return f"{path} is a folder"
+        if not path.parent.is_dir():
+            return f"{path.parent} is not a folder"
+    except OSError as error:  # e.g. a name too long
+        return f"{path}: {error.strerror}"
+    return None
 
 
 @contextmanager

@@ -21,14 +21,16 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import ClientError
 
 from snsflow import aws
 from snsflow.cli.arguments import positive_int
-from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_error
 from snsflow.cli.stack import (
+    AWS_FAILURES,
     LocalStackInfo,
     UsageError,
+    describe_aws_failure,
     read_info_file,
     render_table,
     stack_output,
@@ -128,20 +130,17 @@ def _run(args: argparse.Namespace) -> int:
     try:
         return _recover(args)
     except (UsageError, SubscribeRequestError) as error:
-        print(f"snsflow recover: error: {error}", file=sys.stderr)
+        print_error("snsflow recover", f"error: {error}")
         return EXIT_USAGE
     except SnsflowError as error:
-        print(f"snsflow recover: {error.message}", file=sys.stderr)
-        return EXIT_FAILED
-    except NoCredentialsError:
-        print("snsflow recover: no AWS credentials found", file=sys.stderr)
+        print_error("snsflow recover", error.message)
         return EXIT_FAILED
     except ClientError as error:
         detail = error.response.get("Error", {})
-        print(f"snsflow recover: AWS refused: {detail.get('Message')}", file=sys.stderr)
+        print_error("snsflow recover", f"AWS refused: {detail.get('Message')}")
         return EXIT_FAILED
-    except BotoCoreError as error:  # no region, endpoint unreachable
-        print(f"snsflow recover: {error}", file=sys.stderr)
+    except AWS_FAILURES as error:  # no region, no credentials, endpoint unreachable, not AWS
+        print_error("snsflow recover", describe_aws_failure(error))
         return EXIT_FAILED
 
 
@@ -187,10 +186,9 @@ def _recover(args: argparse.Namespace) -> int:
     else:
         _print_report(report)
     if report.needs_another_run:
-        print(
-            "snsflow recover: "
-            + (report.stopped_by or "some messages stay for now: run it again later"),
-            file=sys.stderr,
+        print_error(
+            "snsflow recover",
+            report.stopped_by or "some messages stay for now: run it again later",
         )
         return EXIT_FAILED
     return EXIT_OK

@@ -11,22 +11,25 @@ would carry the header elsewhere).
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import re
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.parsers import ResponseParserError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from snsflow import __version__, aws
-from snsflow.cli.main import EXIT_FAILED, EXIT_USAGE
+from snsflow.cli.arguments import http_url
+from snsflow.cli.main import EXIT_FAILED, EXIT_USAGE, first_problem, print_error
 from snsflow.errors import SnsflowError
 from snsflow.net import is_loopback_host
 from snsflow.query import ExecutionDetail, ExecutionPage, WorkflowList, WorkflowView
@@ -35,10 +38,12 @@ from snsflow.store.tables import TableSchema
 
 #: The stack output holding the API's base URL (infra/stack.py exports it under this key).
 API_URL_OUTPUT = "ApiUrl"
-#: Seconds to wait for the API (API Gateway itself gives up after 29).
-HTTP_TIMEOUT_SECONDS = 30.0
+#: Seconds to wait for the API (``SNSFLOW_API_TIMEOUT_SECONDS``).
+DEFAULT_TIMEOUT: float = ApiClientSettings.model_fields["api_timeout_seconds"].default
 #: Answers larger than this are refused (an execution in full is at most about 1 MB).
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
+#: Info files larger than this are refused (``snsflow local serve`` writes a few KB).
+MAX_INFO_FILE_BYTES = 1024 * 1024
 
 
 def webhook_url_output(workflow_id: str) -> str:
@@ -66,6 +71,26 @@ class ApiRequestError(SnsflowError):
         super().__init__(message)
         self.status = status
         self.error_code = code
+
+
+#: What botocore raises when AWS could not be asked, or its answer could not be read (an
+#: endpoint that is not AWS); AWS's own refusals are ``ClientError``.
+AWS_FAILURES = (BotoCoreError, ResponseParserError)
+
+
+def describe_aws_failure(error: BotoCoreError | ResponseParserError) -> str:
+    """What went wrong before AWS could answer, on one line and saying what to do."""
+    if isinstance(error, ResponseParserError):  # its message goes on with the whole answer
+        first_line = str(error).partition("\n")[0]
+        return f"the AWS endpoint's answer cannot be read: {first_line}"
+    if isinstance(error, NoRegionError):
+        return "no AWS region: pass --region REGION or set AWS_REGION"
+    if isinstance(error, NoCredentialsError):
+        return (
+            "no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY"
+        )
+    return " ".join(str(error).split())  # botocore's own words (some span several lines)
 
 
 def stack_outputs(stack_name: str) -> dict[str, str]:
@@ -127,12 +152,16 @@ class LocalStackInfo(BaseModel):
 
 def read_info_file(path: Path) -> LocalStackInfo:
     try:
-        return LocalStackInfo.model_validate_json(path.read_bytes())
+        with path.open("rb") as file:
+            content = file.read(MAX_INFO_FILE_BYTES + 1)
     except OSError as error:
         raise UsageError(f"cannot read the info file {path}: {error.strerror}") from None
+    if len(content) > MAX_INFO_FILE_BYTES:
+        raise UsageError(f"{path} is not a local stack info file: it is too large")
+    try:
+        return LocalStackInfo.model_validate_json(content)
     except ValidationError as error:
-        problem = error.errors()[0]["msg"]
-        raise UsageError(f"{path} is not a local stack info file: {problem}") from None
+        raise UsageError(f"{path} is not a local stack info file: {first_problem(error)}") from None
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -143,12 +172,17 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 class ReadApi:
     """The read routes of the HTTP API, over urllib."""
 
-    def __init__(
-        self, api_url: str, api_key: str, *, timeout: float = HTTP_TIMEOUT_SECONDS
-    ) -> None:
+    def __init__(self, api_url: str, api_key: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        try:
+            http_url(api_url)
+        except argparse.ArgumentTypeError as error:
+            raise UsageError(f"the API's URL: {error}") from None
+        if not is_visible_ascii(api_key):
+            raise UsageError(
+                "the read key holds characters an HTTP header cannot carry (a key is snsf_ "
+                "followed by 43 letters, digits, '-' or '_')"
+            )
         parts = urllib.parse.urlsplit(api_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise UsageError(f"'{api_url}' is not an http(s) URL")
         self.api_url = api_url.rstrip("/")
         self._key = api_key
         self._timeout = timeout
@@ -174,13 +208,21 @@ class ReadApi:
             raise _api_error(error) from None
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
+            if isinstance(reason, TimeoutError):
+                raise ApiRequestError(
+                    f"the API at {self.api_url} did not answer within {self._timeout:g} s"
+                ) from None
             raise ApiRequestError(f"cannot reach the API at {self.api_url}: {reason}") from None
+        except http.client.HTTPException as error:  # a broken status line, a cut-short body
+            raise ApiRequestError(
+                f"the API at {self.api_url} answered with broken HTTP ({type(error).__name__})"
+            ) from None
 
     def workflows(self) -> WorkflowList:
-        return WorkflowList.model_validate(self.get("/workflows"))
+        return _answer(WorkflowList, self.get("/workflows"))
 
     def workflow(self, workflow_id: str) -> WorkflowView:
-        return WorkflowView.model_validate(self.get(f"/workflows/{_segment(workflow_id)}"))
+        return _answer(WorkflowView, self.get(f"/workflows/{_segment(workflow_id)}"))
 
     def executions(
         self,
@@ -201,14 +243,39 @@ class ReadApi:
         if next_token:
             params.append(("nextToken", next_token))
         path = f"/workflows/{_segment(workflow_id)}/executions"
-        return ExecutionPage.model_validate(self.get(path, params))
+        return _answer(ExecutionPage, self.get(path, params))
 
     def execution(self, execution_id: str) -> ExecutionDetail:
-        return ExecutionDetail.model_validate(self.get(f"/executions/{_segment(execution_id)}"))
+        return _answer(ExecutionDetail, self.get(f"/executions/{_segment(execution_id)}"))
+
+
+def is_visible_ascii(value: str) -> bool:
+    """What a key value can be to travel in a header or a URL as it is: http.client refuses
+    non-Latin-1 text and line breaks, and a server trims spaces."""
+    return value.isascii() and value.isprintable() and " " not in value
 
 
 def _segment(value: str) -> str:
     return urllib.parse.quote(value, safe="")
+
+
+_Answer = TypeVar("_Answer", bound=BaseModel)
+
+
+def _answer(model: type[_Answer], document: dict[str, Any]) -> _Answer:
+    try:
+        answer = model.model_validate(document)
+        # What is printed must print: a time UTC cannot hold passes validation, not --json.
+        answer.model_dump(mode="json")
+    except ValidationError as error:
+        raise ApiRequestError(
+            f"the API's answer is not what snsflow {__version__} expects: {first_problem(error)}"
+        ) from None
+    except PydanticSerializationError as error:
+        raise ApiRequestError(
+            f"the API's answer is not what snsflow {__version__} expects: {error}"
+        ) from None
+    return answer
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:
@@ -216,7 +283,7 @@ def _json_object(raw: bytes) -> dict[str, Any]:
         raise ApiRequestError("the API's answer is too large")
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to read
         raise ApiRequestError("the API's answer is not JSON") from None
     if not isinstance(body, dict):
         raise ApiRequestError("the API's answer is not a JSON object")
@@ -227,8 +294,19 @@ def _api_error(error: urllib.error.HTTPError) -> ApiRequestError:
     try:
         detail = json.loads(error.read(64 * 1024)).get("error", {})
         code, message = str(detail["code"]), str(detail["message"])
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (
+        ValueError,
+        RecursionError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        OSError,
+        http.client.HTTPException,
+    ):
         code, message = f"http_{error.code}", str(error.reason)
+        location = error.headers.get("Location") if 300 <= error.code < 400 else None
+        if location:  # redirects are not followed: the key's header would go along
+            message = f"the API redirects to {location}; use that URL"
     return ApiRequestError(f"{message} ({code}, HTTP {error.code})", status=error.code, code=code)
 
 
@@ -253,14 +331,20 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
 def read_api(args: argparse.Namespace) -> tuple[ReadApi, LocalStackInfo | None]:
     """The API named on the command line, the info file, the stack or the environment."""
     info = read_info_file(args.info_file) if args.info_file else None
-    settings = ApiClientSettings()
+    try:
+        settings = ApiClientSettings()
+    except ValidationError as error:
+        raise UsageError(first_problem(error)) from None
     api_url = args.api_url or (info.api_url if info else None)
     if not api_url and args.stack:
         aws.configure(region_name=args.region)
         try:
             api_url = stack_output(args.stack, API_URL_OUTPUT)
-        except BotoCoreError as error:  # no region, no credentials
-            raise SnsflowError(f"cannot read stack '{args.stack}': {error}") from None
+        except AWS_FAILURES as error:  # no region, no credentials, not AWS
+            raise SnsflowError(
+                f"cannot read stack '{args.stack}': {describe_aws_failure(error)} "
+                "(or name the API: --api-url URL or --info-file FILE)"
+            ) from None
     api_url = api_url or settings.api_url
     if not api_url:
         raise UsageError(
@@ -276,7 +360,7 @@ def read_api(args: argparse.Namespace) -> tuple[ReadApi, LocalStackInfo | None]:
             "no read key: pass --api-key VALUE or --info-file FILE, or set "
             "SNSFLOW_API_KEY (create one: snsflow keys create NAME --scope read)"
         )
-    return ReadApi(api_url, api_key), info
+    return ReadApi(api_url, api_key, timeout=settings.api_timeout_seconds), info
 
 
 Command = Callable[[argparse.Namespace, ReadApi, LocalStackInfo | None], int]
@@ -290,10 +374,10 @@ def run_with_api(group: str, command: Command) -> Callable[[argparse.Namespace],
             api, info = read_api(args)
             return command(args, api, info)
         except UsageError as error:
-            print(f"snsflow {group}: error: {error}", file=sys.stderr)
+            print_error(f"snsflow {group}", f"error: {error}")
             return EXIT_USAGE
         except SnsflowError as error:
-            print(f"snsflow {group}: {error.message}", file=sys.stderr)
+            print_error(f"snsflow {group}", error.message)
             return EXIT_FAILED
 
     return run
@@ -310,4 +394,10 @@ def render_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[s
 
 
 def show_time(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
+    """``2026-03-01 10:00:00Z``; a time UTC cannot hold (a misbehaving API's), as it came."""
+    if moment is None:
+        return "-"
+    try:
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    except OverflowError:
+        return moment.isoformat()

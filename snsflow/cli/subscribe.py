@@ -15,15 +15,18 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import ClientError, NoCredentialsError
 
 from snsflow import aws
-from snsflow.cli.arguments import positive_float, positive_int
-from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from snsflow.cli.arguments import http_url, positive_float, positive_int
+from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_error
 from snsflow.cli.stack import (
+    AWS_FAILURES,
     LocalStackInfo,
     LocalWorkflowInfo,
     UsageError,
+    describe_aws_failure,
+    is_visible_ascii,
     read_info_file,
     stack_output,
     webhook_url_output,
@@ -80,7 +83,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the value of the workflow's key (default: SNSFLOW_WEBHOOK_KEY, or the info file)",
     )
     parser.add_argument("--region", help="AWS region of SNS (default: the topic's) and of --stack")
-    parser.add_argument("--endpoint-url", metavar="URL", help="SNS endpoint (a local SNS)")
+    parser.add_argument(
+        "--endpoint-url", type=http_url, metavar="URL", help="SNS endpoint (a local SNS)"
+    )
     parser.add_argument(
         "--max-receives-per-second",
         type=positive_int,
@@ -115,16 +120,15 @@ def _run(args: argparse.Namespace) -> int:
     try:
         return _subscribe(args)
     except (UsageError, SubscribeRequestError) as error:
-        print(f"snsflow subscribe: error: {error}", file=sys.stderr)
+        print_error("snsflow subscribe", f"error: {error}")
         return EXIT_USAGE
     except SnsflowError as error:
-        print(f"snsflow subscribe: {error.message}", file=sys.stderr)
+        print_error("snsflow subscribe", error.message)
         return EXIT_FAILED
     except ClientError as error:
         detail = error.response.get("Error", {})
-        print(
-            f"snsflow subscribe: SNS refused: {detail.get('Message')} ({detail.get('Code')})",
-            file=sys.stderr,
+        print_error(
+            "snsflow subscribe", f"SNS refused: {detail.get('Message')} ({detail.get('Code')})"
         )
         return EXIT_FAILED
     except NoCredentialsError:
@@ -133,10 +137,10 @@ def _run(args: argparse.Namespace) -> int:
             if args.info_file or args.endpoint_url
             else ""
         )
-        print(f"snsflow subscribe: no AWS credentials found{hint}", file=sys.stderr)
+        print_error("snsflow subscribe", f"no AWS credentials found{hint}")
         return EXIT_FAILED
-    except BotoCoreError as error:  # no region, endpoint unreachable
-        print(f"snsflow subscribe: {error}", file=sys.stderr)
+    except AWS_FAILURES as error:  # no region, endpoint unreachable, not AWS
+        print_error("snsflow subscribe", describe_aws_failure(error))
         return EXIT_FAILED
 
 
@@ -193,6 +197,16 @@ def _webhook_url(args: argparse.Namespace, info: LocalStackInfo | None) -> str:
 
 
 def _webhook_key(args: argparse.Namespace, info: LocalStackInfo | None) -> str:
+    key = _named_webhook_key(args, info)
+    if not is_visible_ascii(key):
+        raise UsageError(
+            "the webhook key holds characters a URL cannot carry as they are (a key is snsf_ "
+            "followed by 43 letters, digits, '-' or '_')"
+        )
+    return key
+
+
+def _named_webhook_key(args: argparse.Namespace, info: LocalStackInfo | None) -> str:
     if args.webhook_key:
         return str(args.webhook_key)
     configured = SubscribeCommandSettings().webhook_key

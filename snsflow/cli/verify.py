@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from snsflow.cli.arguments import MAX_DURATION, instant
+from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, one_line, print_error
 from snsflow.sns import (
     CertificateFetcher,
     CertificateProvider,
@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--at",
-        type=_instant,
+        type=instant,
         metavar="ISO8601",
         help="judge certificate validity and freshness at this instant (default: now; "
         "a time without a zone is UTC)",
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             else UrllibCertificateFetcher(allow_http=bool(args.trust_cert_url_prefix))
         )
     except OSError as exc:
-        print(f"snsflow verify: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        print_error("snsflow verify", f"cannot read {exc.filename}: {exc.strerror}")
         return EXIT_USAGE
     at: datetime | None = args.at
     try:
@@ -85,23 +85,15 @@ def run(args: argparse.Namespace) -> int:
             trusted_cert_url_prefixes=tuple(args.trust_cert_url_prefix),
         )
     except ValueError as exc:
-        print(f"snsflow verify: {exc}", file=sys.stderr)
+        print_error("snsflow verify", str(exc))
         return EXIT_USAGE
     try:
         verifier.verify(parse_message(body, lambda_format=args.lambda_event))
     except SnsVerificationError as exc:
-        print(f"invalid: {exc.code}: {exc.message}")
+        print(f"invalid: {exc.code}: {one_line(exc.message)}")
         return EXIT_FAILED
     print("valid")
     return EXIT_OK
-
-
-def _instant(text: str) -> datetime:
-    try:
-        instant = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date-time: {text!r}") from None
-    return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
 
 
 def _seconds(text: str) -> timedelta:
@@ -109,6 +101,8 @@ def _seconds(text: str) -> timedelta:
         seconds = float(text)
     except ValueError:
         seconds = -1.0
-    if not seconds > 0:
-        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
+    if not 0 < seconds <= MAX_DURATION.total_seconds():
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a number of seconds from 0 to {MAX_DURATION.total_seconds():.0f}"
+        )
     return timedelta(seconds=seconds)

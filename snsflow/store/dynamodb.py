@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.parsers import ResponseParserError
 
 from snsflow.clock import as_utc
 from snsflow.errors import DependencyUnavailableError
@@ -67,8 +68,12 @@ def dynamodb_errors(action: str) -> Iterator[None]:
                 f"DynamoDB is unavailable: could not {action} ({code})"
             ) from error
         raise
-    except BotoCoreError as error:
-        # botocore's message says what failed (e.g. the endpoint that could not be reached).
+    except NoCredentialsError:
+        raise  # a deployment problem, like a missing table: no retry finds credentials
+    except (BotoCoreError, ResponseParserError) as error:
+        # botocore's message says what failed (e.g. the endpoint that could not be reached);
+        # a parser error goes on with the whole answer, hence its first line only.
+        reason = str(error).partition("\n")[0]
         raise DependencyUnavailableError(
-            f"DynamoDB is unavailable: could not {action} ({type(error).__name__}: {error})"
+            f"DynamoDB is unavailable: could not {action} ({type(error).__name__}: {reason})"
         ) from error

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from snsflow.cli.keys import AUTHORIZER_CACHE_TIME
 from snsflow.keys import KeyScope, revoke_keys, rotate_key
 from snsflow.store.keys import DynamoKeyStore
 from tests.integration.authorizer.conftest import CACHE_SECONDS, FakeClock, Invoke, MakeKey
@@ -311,6 +312,26 @@ def test_rotation_without_grace_retires_the_old_value_at_once(
     assert_denied(
         invoke(webhook_event("order-events", query={"x-api-key": old})), "expired_api_key"
     )
+
+
+def test_rotation_without_grace_retires_a_cached_old_value_within_the_documented_bound(
+    invoke: Invoke,
+    make_key: MakeKey,
+    key_store: DynamoKeyStore,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SNSFLOW_AUTH_CACHE_TTL_SECONDS")  # the default, as deployed
+    old = make_key("prod-sns")
+    event = webhook_event("order-events", query={"x-api-key": old})
+    assert_allowed(invoke(event))  # the instance now holds the record, without an expiry
+
+    rotate_key(key_store, "prod-sns", timedelta(0), clock())
+    clock.advance(seconds=AUTHORIZER_CACHE_TIME.total_seconds() - 0.001)
+    assert_allowed(invoke(event))  # the record read before the rotation is still trusted...
+
+    clock.advance(seconds=0.001)
+    assert_denied(invoke(event), "expired_api_key")  # ...up to the bound `keys rotate` states
 
 
 def test_a_key_created_again_after_revocation_is_allowed_but_the_old_value_is_not(

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from snsflow import aws
+from snsflow.cli.keys import AUTHORIZER_CACHE_TIME
 from snsflow.cli.main import main
 from snsflow.keys import hash_key_value, is_well_formed
+from snsflow.settings import AuthorizerSettings
 from snsflow.store.keys import DynamoKeyStore
 
 
@@ -231,7 +236,7 @@ def test_an_unreachable_endpoint_fails_with_a_reason(
         "keys",
         "list",
         "--table",
-        "t",
+        "snsflow-keys",
         "--endpoint-url",
         "http://127.0.0.1:9",
         "--region",
@@ -240,3 +245,57 @@ def test_an_unreachable_endpoint_fails_with_a_reason(
 
     assert code == 1
     assert "127.0.0.1:9" in err
+
+
+@pytest.mark.parametrize("action", [["create", "--scope", "read"], ["revoke"], ["rotate"]])
+@pytest.mark.parametrize("name", ["", "a b", "x" * 65])
+def test_an_invalid_name_is_a_usage_error_before_any_aws_call(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    action: list[str],
+    name: str,
+) -> None:
+    def no_aws() -> None:
+        raise AssertionError("an AWS client was built")
+
+    monkeypatch.setattr(aws, "dynamodb_resource", no_aws)
+
+    with pytest.raises(SystemExit) as exited:
+        main(["keys", action[0], name, *action[1:], "--table", "snsflow-keys"])
+
+    assert exited.value.code == 2
+    assert f"key name '{name}' is not valid" in capsys.readouterr().err
+
+
+def test_rotate_without_grace_says_by_when_the_old_values_are_refused(
+    dynamodb_tables: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _run(capsys, "keys", "create", "prod-sns")
+    before = datetime.now(UTC).replace(microsecond=0)
+
+    code, _, err = _run(capsys, "keys", "rotate", "prod-sns", "--grace", "0")
+
+    assert code == 0
+    found = re.search(r"older values are refused by (\S+ \S+) at the latest", err)
+    assert found is not None
+    refused_by = datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%SZ").replace(tzinfo=UTC)
+    assert before + AUTHORIZER_CACHE_TIME <= refused_by <= datetime.now(UTC) + timedelta(seconds=6)
+
+
+def test_the_stated_bound_is_the_authorizer_s_default_cache_time(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    defaults = AuthorizerSettings.from_environment(
+        {"SNSFLOW_KEYS_TABLE_NAME": "k", "SNSFLOW_WORKFLOWS_TABLE_NAME": "w"}
+    )
+    seconds = f"{defaults.auth_cache_ttl_seconds:g} s"
+    with pytest.raises(SystemExit):
+        main(["keys", "rotate", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    docs = " ".join(
+        (Path(__file__).parents[3] / "docs" / "keys-and-authorizer.md").read_text().split()
+    )
+
+    assert timedelta(seconds=defaults.auth_cache_ttl_seconds) == AUTHORIZER_CACHE_TIME
+    assert f"they are refused within {seconds}" in help_text
+    assert f"`--grace 0` retires the older values within {seconds}" in docs

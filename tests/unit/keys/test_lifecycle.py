@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
 from snsflow.keys import (
+    InvalidKeyNameError,
     KeyNameInUseError,
     KeyNotFoundError,
     KeyScope,
@@ -17,6 +19,9 @@ from snsflow.keys import (
     rotate_key,
 )
 from snsflow.store.keys import DynamoKeyStore
+
+if TYPE_CHECKING:
+    from snsflow.keys import KeyStore
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -132,3 +137,23 @@ def test_list_orders_by_name_then_newest_first(key_store: DynamoKeyStore) -> Non
 
     assert [k.name for k in listed] == ["alpha", "alpha", "zeta"]
     assert listed[0].key_hash == newer.key.key_hash
+
+
+class _UntouchableStore:
+    """A key store that fails the test if it is asked anything."""
+
+    def __getattr__(self, name: str) -> object:
+        raise AssertionError(f"the store was asked {name}() for an invalid name")
+
+
+@pytest.mark.parametrize("name", ["", "a b", "x" * 65, "caf\u00e9", "prod-sns\n"])
+def test_an_invalid_name_is_refused_before_the_store_is_asked(name: str) -> None:
+    store = cast("KeyStore", _UntouchableStore())
+
+    for action in (
+        lambda: create_key(store, name, KeyScope.READ, NOW),
+        lambda: revoke_keys(store, name, NOW),
+        lambda: rotate_key(store, name, timedelta(0), NOW),
+    ):
+        with pytest.raises(InvalidKeyNameError, match="is not valid"):
+            action()

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import io
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
-from snsflow.cli.executions import format_duration, format_executions, parse_moment
-from snsflow.cli.stack import LocalStackInfo, ReadApi, UsageError, render_table
+from snsflow.cli.executions import Watcher, format_duration, format_executions, parse_moment
+from snsflow.cli.stack import (
+    ApiRequestError,
+    LocalStackInfo,
+    ReadApi,
+    UsageError,
+    render_table,
+    show_time,
+)
 from snsflow.cli.workflows import sns_endpoint
-from snsflow.query import Execution
+from snsflow.query import Execution, ExecutionPage
 from snsflow.store.executions import ExecutionStatus
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -37,6 +46,26 @@ def test_times_are_iso_8601_or_a_duration_ago() -> None:
     assert parse_moment("7d", NOW).tzinfo is not None
     with pytest.raises(argparse.ArgumentTypeError, match="neither an ISO 8601 time"):
         parse_moment("last tuesday")
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-00:01"])
+def test_a_time_that_utc_cannot_hold_is_refused(text: str) -> None:
+    with pytest.raises(
+        argparse.ArgumentTypeError, match="in UTC it falls outside the years 0001 to 9999"
+    ):
+        parse_moment(text, NOW)
+
+
+@pytest.mark.parametrize("text", ["99999999d", "36501d", "9" * 40 + "s"])
+def test_a_duration_longer_than_a_century_is_refused(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="too long"):
+        parse_moment(text, NOW)
+
+
+def test_the_extremes_that_fit_are_accepted() -> None:
+    assert parse_moment("36500d", NOW) == NOW - timedelta(days=36_500)
+    assert parse_moment("0001-01-01T00:00:00Z", NOW) == datetime(1, 1, 1, tzinfo=UTC)
+    assert parse_moment("9999-12-31T23:59:59+00:00", NOW).year == 9999
 
 
 def _execution(subject: str | None, status: ExecutionStatus) -> Execution:
@@ -109,7 +138,68 @@ def test_only_http_urls_are_accepted(url: str) -> None:
         ReadApi(url, "snsf_x")
 
 
-def test_a_naive_time_in_another_zone_is_not_shifted() -> None:
+def test_a_time_with_an_offset_is_the_same_instant_in_utc() -> None:
     moment = parse_moment("2026-03-01T10:00:00-05:00")
 
-    assert moment.utcoffset() == timezone(timedelta(hours=-5)).utcoffset(None)
+    assert moment == datetime(2026, 3, 1, 10, 0, tzinfo=timezone(timedelta(hours=-5)))
+    assert moment.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://[::1", "http://127.0.0.1:99999", "http://ex ample.com", "http://127.0.0.1:1/\x1b[2J"],
+)
+def test_a_url_python_cannot_send_is_refused_before_any_request(url: str) -> None:
+    with pytest.raises(UsageError):
+        ReadApi(url, "snsf_x")
+
+
+@pytest.mark.parametrize("key", ["snsf_\u00e9", "snsf_x\nHost: evil", "snsf x", "\udcff"])
+def test_a_key_a_header_cannot_carry_is_refused_without_showing_it(key: str) -> None:
+    with pytest.raises(UsageError) as refused:
+        ReadApi("http://127.0.0.1:1", key)
+
+    assert key not in str(refused.value)
+
+
+def test_a_time_utc_cannot_hold_is_shown_as_the_api_gave_it() -> None:
+    edge = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))
+
+    assert show_time(edge) == "0001-01-01T00:00:00+14:00"
+    assert show_time(NOW) == "2026-03-01 12:00:00Z"
+
+
+class _PagedApi(ReadApi):
+    """Answers every listing with ``page``, and notes the ``since`` of each."""
+
+    def __init__(self, page: ExecutionPage) -> None:
+        super().__init__("http://127.0.0.1:1", "snsf_x")
+        self.page = page
+        self.since: list[datetime | None] = []
+
+    def executions(self, workflow_id: str, **filters: Any) -> ExecutionPage:
+        self.since.append(filters.get("since"))
+        return self.page
+
+
+def test_watch_stops_following_a_next_token_handed_out_again() -> None:
+    api = _PagedApi(ExecutionPage(items=[], next_token="again"))
+    watcher = Watcher(api, "order-events", [], io.StringIO())
+    watcher.poll(backlog=10)
+
+    with pytest.raises(ApiRequestError, match="nextToken it gave before"):
+        watcher.poll()
+    assert len(api.since) == 3  # the backlog, then one page and its repeat
+
+
+def test_watch_looks_back_from_the_start_of_time_at_the_edge_of_the_calendar() -> None:
+    edge = _execution(None, ExecutionStatus.RUNNING).model_copy(
+        update={"received_at": datetime(1, 1, 1, 0, 0, 10, tzinfo=UTC)}
+    )
+    api = _PagedApi(ExecutionPage(items=[edge], next_token=None))
+    watcher = Watcher(api, "order-events", [], io.StringIO())
+
+    watcher.poll(backlog=10)
+    watcher.poll()
+
+    assert api.since[-1] == datetime.min.replace(tzinfo=UTC)
