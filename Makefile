@@ -62,6 +62,7 @@ bench: setup
 	$(BIN)/python bench/calls.py
 	$(BIN)/python bench/capacity.py
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/flood.py
 
 # The Lambda dependencies layer, built with pip for the Lambda platform (no Docker).
 layers: setup
