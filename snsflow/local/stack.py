@@ -438,7 +438,9 @@ class LocalStack:
 
         _create_tables(tables)
         arns = _deploy_workflows(workflows, tables, config.account_id)
-        prefix_set = _create_key_prefix_set() if config.firewall_enabled else None
+        # The key-prefix set exists where the deployed stack has one: a firewall with the gate.
+        gated = config.firewall_enabled and config.key_prefix_gate
+        prefix_set = _create_key_prefix_set() if gated else None
         key_store = _key_store(tables["Keys"], prefix_set)
         keys = _create_keys(workflows, key_store)
         handlers = _load_functions(cleanup)
@@ -471,10 +473,12 @@ class LocalStack:
 
     def _firewall(self, prefix_set: WafRegexPatternSet | None) -> Firewall | None:
         config = self.config
-        if prefix_set is None:
+        if not config.firewall_enabled:
             return None
-        patterns = _PropagatedPatterns(prefix_set, config.key_prefix_refresh_seconds)
-        return Firewall(firewall_rules(config.firewall_settings), patterns)
+        rules = firewall_rules(config.firewall_settings)
+        if prefix_set is None:  # no gate: no rule reads the set
+            return Firewall(rules, lambda: OPEN_PATTERNS)
+        return Firewall(rules, _PropagatedPatterns(prefix_set, config.key_prefix_refresh_seconds))
 
     def _configure_process(
         self, moto: MotoServer, sns: LocalSns, tables: Mapping[str, str], cleanup: ExitStack
