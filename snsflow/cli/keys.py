@@ -1,9 +1,11 @@
 """``snsflow keys create|list|revoke|rotate``: manage API keys in a stack's keys table.
 
 The table is ``--table NAME``, or the ``KeysTableName`` output of the CloudFormation stack
-``--stack NAME``, or ``SNSFLOW_KEYS_TABLE_NAME``. ``--endpoint-url`` and ``--region`` point the
-AWS clients elsewhere (the local stack). A new key's value goes to stdout alone, so
-``KEY=$(snsflow keys create prod-sns)`` works; everything else a person reads goes to stderr.
+``--stack NAME``, or the local stack's keys table of ``--info-file FILE`` (with its AWS endpoint
+and region), or ``SNSFLOW_KEYS_TABLE_NAME``. ``--endpoint-url`` and ``--region`` point the AWS
+clients elsewhere. Named nowhere, it is a usage error, before any AWS call. A new key's value
+goes to stdout alone, so ``KEY=$(snsflow keys create prod-sns)`` works; everything else a person
+reads goes to stderr.
 """
 
 from __future__ import annotations
@@ -14,11 +16,21 @@ import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from snsflow import aws
 from snsflow.cli.arguments import duration, http_url
 from snsflow.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_error
-from snsflow.cli.stack import AWS_FAILURES, describe_aws_failure, show_time, stack_output
+from snsflow.cli.stack import (
+    AWS_FAILURES,
+    LocalStackInfo,
+    UsageError,
+    describe_aws_failure,
+    read_info_file,
+    show_time,
+    stack_output,
+    table_name_output,
+)
 from snsflow.errors import SnsflowError
 from snsflow.keys import (
     DEFAULT_ROTATION_GRACE,
@@ -34,9 +46,10 @@ from snsflow.keys import (
 )
 from snsflow.settings import AuthorizerSettings, KeysCommandSettings
 from snsflow.store.keys import DynamoKeyStore, format_time
+from snsflow.store.tables import KEYS
 
 #: The stack output naming the keys table (the CDK stack must export it under this key).
-KEYS_TABLE_OUTPUT = "KeysTableName"
+KEYS_TABLE_OUTPUT = table_name_output(KEYS)
 #: How long an authorizer instance trusts a key record it has read (the default of
 #: ``SNSFLOW_AUTH_CACHE_TTL_SECONDS``): a revocation, and the end of a grace period shorter
 #: than this, take effect within it, since a record read just before carries neither.
@@ -46,10 +59,6 @@ AUTHORIZER_CACHE_TIME = timedelta(
 #: What DynamoDB accepts as a table name.
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _CACHE_TIME = f"{AUTHORIZER_CACHE_TIME.total_seconds():g} s"
-
-
-class _NoTableError(Exception):
-    """No keys table was named anywhere (a usage error)."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,9 +76,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="NAME",
         help=f"the CloudFormation stack whose output {KEYS_TABLE_OUTPUT} names the keys table",
     )
-    target.add_argument("--region", help="AWS region (default: from the environment)")
+    where.add_argument(
+        "--info-file",
+        type=Path,
+        metavar="FILE",
+        help="the info file of 'snsflow local serve' (its keys table, AWS endpoint and region)",
+    )
     target.add_argument(
-        "--endpoint-url", type=http_url, metavar="URL", help="AWS endpoint (local stack)"
+        "--region", help="AWS region (default: the info file's, or from the environment)"
+    )
+    target.add_argument(
+        "--endpoint-url",
+        type=http_url,
+        metavar="URL",
+        help="AWS endpoint (default: the info file's awsEndpoint, or AWS)",
     )
 
     create = actions.add_parser(
@@ -133,16 +153,24 @@ def _table_name_argument(text: str) -> str:
     return text
 
 
-def _table_name(args: argparse.Namespace) -> str:
+def _table_name(args: argparse.Namespace, info: LocalStackInfo | None) -> str:
+    """The keys table, from wherever the command line names it (no AWS call but ``--stack``'s
+    CloudFormation read)."""
     if args.table:
         return str(args.table)
+    if info is not None:
+        name = info.tables.get(KEYS.logical_name, "")
+        if not _TABLE_NAME.fullmatch(name):
+            raise UsageError(f"{args.info_file} names no keys table (tables.{KEYS.logical_name})")
+        return name
     if args.stack:
         return stack_output(args.stack, KEYS_TABLE_OUTPUT)
     configured = KeysCommandSettings().keys_table_name
     if configured:
         return configured
-    raise _NoTableError(
-        "no keys table: pass --table NAME or --stack NAME, or set SNSFLOW_KEYS_TABLE_NAME"
+    raise UsageError(
+        "no keys table: pass --stack NAME (a deployed stack), --info-file FILE (the local "
+        "stack) or --table NAME, or set SNSFLOW_KEYS_TABLE_NAME"
     )
 
 
@@ -152,11 +180,15 @@ def _with_store(
     """Resolve the table, run ``action`` on its store, and turn failures into exit codes."""
 
     def run(args: argparse.Namespace) -> int:
-        aws.configure(endpoint_url=args.endpoint_url, region_name=args.region)
         try:
-            table = aws.dynamodb_resource().Table(_table_name(args))
-            return action(args, DynamoKeyStore(table))
-        except _NoTableError as error:
+            info = read_info_file(args.info_file) if args.info_file else None
+            aws.configure(
+                endpoint_url=args.endpoint_url or (info.aws_endpoint if info else None),
+                region_name=args.region or (info.region if info else None),
+            )
+            table_name = _table_name(args, info)  # first: no table named is a usage error
+            return action(args, DynamoKeyStore(aws.dynamodb_resource().Table(table_name)))
+        except UsageError as error:
             print_error("snsflow keys", f"error: {error}")
             return EXIT_USAGE
         except SnsflowError as error:

@@ -54,6 +54,7 @@ from snsflow.cli import arguments, executions
 from snsflow.cli.main import UNEXPECTED, build_parser, commands, main
 from snsflow.local.stack import LocalStack
 from snsflow.query import ExecutionDetail, ExecutionPage, WorkflowList, WorkflowView
+from snsflow.store.tables import ALL_TABLES
 from tests.security.budget import cases
 
 #: A case that takes longer than this is a hang (the slowest legitimate ones take a second).
@@ -260,6 +261,7 @@ def _files(root: Path, api_url: str, closed_url: str) -> dict[str, str]:
         json.dumps(sns_message | {"SigningCertUrl": sns_message["SigningCertURL"]})
     )
     info = {"apiUrl": api_url, "keys": {"local-read": READ_KEY}, "readKeyName": "local-read"}
+    tables = {schema.logical_name: f"snsflow-local-{schema.logical_name}" for schema in ALL_TABLES}
     documents = {
         "info.json": info,
         "info-closed.json": info | {"apiUrl": closed_url},
@@ -269,8 +271,9 @@ def _files(root: Path, api_url: str, closed_url: str) -> dict[str, str]:
         "info-no-key.json": {"apiUrl": api_url},
         "info-wrong-types.json": {"apiUrl": 5, "keys": [], "workflows": "x"},
         # What `recover` reads: the local stack's AWS endpoint (garbage, or nothing) and tables.
-        "info-aws.json": info | {"awsEndpoint": api_url, "region": "us-east-1"},
-        "info-aws-closed.json": info | {"awsEndpoint": closed_url, "region": "us-east-1"},
+        "info-aws.json": info | {"awsEndpoint": api_url, "region": "us-east-1", "tables": tables},
+        "info-aws-closed.json": info
+        | {"awsEndpoint": closed_url, "region": "us-east-1", "tables": tables},
         "info-workflow.json": info
         | {
             "snsEndpoint": closed_url,
@@ -1008,6 +1011,14 @@ def _info_documents(world: World) -> st.SearchStrategy[Any]:
         ),
         _HOSTILE_JSON,
     )
+    tables = st.one_of(
+        st.dictionaries(
+            st.sampled_from(["Keys", "Executions", "Workflows", ""]),
+            st.one_of(st.just("snsflow-local-keys"), _HOSTILE_JSON),
+            max_size=3,
+        ),
+        _HOSTILE_JSON,
+    )
     workflow = st.fixed_dictionaries({}, optional={"webhookUrl": urls, "apiKeyName": key_names})
     workflows = st.one_of(
         st.dictionaries(st.sampled_from(["order-events", "", "x\n"]), workflow, max_size=2),
@@ -1022,6 +1033,7 @@ def _info_documents(world: World) -> st.SearchStrategy[Any]:
                 "snsEndpoint": urls,
                 "awsEndpoint": urls,
                 "region": st.one_of(st.sampled_from(["us-east-1", "moon-1"]), _HOSTILE_JSON),
+                "tables": tables,
                 "workflows": workflows,
             },
         ),
@@ -1036,6 +1048,8 @@ _INFO_FILE_COMMANDS = [
     ["executions", "list", "order-events"],
     ["subscribe", "order-events", TOPIC_ARN, "--no-wait"],
     ["recover", "order-events", "--dlq", "https://sqs.us-east-1.amazonaws.com/123456789012/dlq"],
+    ["keys", "list"],
+    ["keys", "create", "reader", "--scope", "read"],
 ]
 
 
@@ -1046,11 +1060,14 @@ def test_every_command_that_reads_the_info_file_is_fed_hostile_ones() -> None:
         if any(action.dest == "info_file" for action in command._actions)
     }
     fed = {_prog(words) for words in _INFO_FILE_COMMANDS}
-    # `executions show|watch` read it as `executions list` does (stack.read_api); `local serve`
-    # writes it (its refusals are in test_any_command_line_fails_cleanly).
+    # `executions show|watch` read it as `executions list` does (stack.read_api), `keys
+    # revoke|rotate` as `keys list|create` do; `local serve` writes it (its refusals are in
+    # test_any_command_line_fails_cleanly).
     assert reading - fed == {
         "snsflow executions show",
         "snsflow executions watch",
+        "snsflow keys revoke",
+        "snsflow keys rotate",
         "snsflow local serve",
     }
 
