@@ -515,6 +515,9 @@ _PLAUSIBLE = {
     "dlq": ["https://sqs.us-east-1.amazonaws.com/123456789012/dlq", "arn:aws:sqs:::"],
     "operator": ["ops@example.com", "snsf_not-a-name"],
     "workflow_id": ["order-events", "Order Events"],
+    "topic": [TOPIC_ARN, TOPIC_ARN + ".fifo", "arn:aws:sns:::"],
+    "subject": ["Order A-1", "a\nb", "x" * 100],
+    "attribute": ["tenant=acme", "AWS.x=1", "novalue="],
     "execution_id": ["order-events.m-1", "order-events.nope"],
     "name": ["prod-sns", "reader"],
     "status": ["FAILED", "RUNNING,SUCCEEDED", "BOGUS"],
@@ -625,6 +628,14 @@ sns_reaching = reaching(
 )
 
 
+publish_reaching = reaching(
+    lambda world: _loopback_endpoints(world).map(
+        lambda url: ["--api-url", world.api_url, "--api-key", READ_KEY, "--endpoint-url", url]
+    ),
+    "the read API and SNS",
+)
+
+
 recover_reaching = reaching(
     lambda world: st.sampled_from(
         [["--info-file", world.paths[name]] for name in ("info-aws.json", "info-aws-closed.json")]
@@ -677,6 +688,7 @@ COMMANDS: dict[str, StrategyFor] = {
     "snsflow workflows list": api_reaching,
     "snsflow workflows show": api_reaching,
     "snsflow subscribe": sns_reaching,
+    "snsflow publish": publish_reaching,
     "snsflow executions list": api_reaching,
     "snsflow executions show": api_reaching,
     "snsflow executions watch": api_reaching,
@@ -960,6 +972,7 @@ _API_COMMANDS = [
     ["executions", "list", "order-events"],
     ["executions", "show", "order-events.m-1"],
     ["executions", "watch", "order-events", "--interval", "0", "--max-polls", "2"],
+    ["publish", "order-events", "--timeout", "0.5"],
 ]
 
 
@@ -967,7 +980,7 @@ def test_every_api_command_is_fed_the_api_s_answers() -> None:
     api_commands = {
         prog
         for prog, strategy in COMMANDS.items()
-        if strategy is api_reaching  # the ones whose arguments name the API
+        if strategy in (api_reaching, publish_reaching)  # the ones whose arguments name the API
     }
     assert api_commands == {_prog(words) for words in _API_COMMANDS}
 
@@ -988,6 +1001,8 @@ def test_any_answer_of_the_api_fails_cleanly(
     parser = _every_command()[_prog(command)]
     known = {flag for action in parser._actions for flag in action.option_strings}
     extra = [word for option in options if option[0] in known for word in option]
+    if command[0] == "publish":  # its SNS too: the same server, answering as the API does
+        extra += ["--endpoint-url", world.api_url]
     world.server.answer = answer
 
     outcome = run_offline(
@@ -1050,6 +1065,7 @@ _INFO_FILE_COMMANDS = [
     ["recover", "order-events", "--dlq", "https://sqs.us-east-1.amazonaws.com/123456789012/dlq"],
     ["keys", "list"],
     ["keys", "create", "reader", "--scope", "read"],
+    ["publish", "order-events", "--timeout", "0.5"],
 ]
 
 
@@ -1104,6 +1120,7 @@ _ENVIRONMENT_COMMANDS = [
     ["executions", "list", "order-events", "--since", "2h"],
     ["keys", "list"],
     ["subscribe", "order-events", TOPIC_ARN, "--webhook-url", "http://127.0.0.1:1/w"],
+    ["publish", "order-events", "--timeout", "0.5"],
 ]
 
 
