@@ -106,10 +106,9 @@ def _not_json(name: str) -> None:
     raise ValueError(name)  # NaN and Infinity are not JSON
 
 
-class TestMessage(BaseModel):
+class OutgoingMessage(BaseModel):
     """What is published: the message, its subject and its String attributes."""
 
-    __test__ = False  # not a pytest test class, whatever its name
     model_config = ConfigDict(frozen=True)
 
     message: str
@@ -119,7 +118,7 @@ class TestMessage(BaseModel):
     @classmethod
     def build(
         cls, message: str, *, subject: str | None, attributes: Mapping[str, str]
-    ) -> TestMessage:
+    ) -> OutgoingMessage:
         """The message, checked: not empty, and not over SNS's size limit with its attributes
         (name, type and value count)."""
         if not message:
@@ -130,9 +129,10 @@ class TestMessage(BaseModel):
             attributes=dict(attributes),
         )
         if published.size_bytes > MAX_MESSAGE_BYTES:
+            counted = " with its attributes" if attributes else ""
             raise PublishRequestError(
-                f"the message is {published.size_bytes} bytes with its attributes; SNS takes "
-                f"at most {MAX_MESSAGE_BYTES} (256 KiB)"
+                f"the message is {published.size_bytes} bytes{counted}; SNS takes at most "
+                f"{MAX_MESSAGE_BYTES} (256 KiB)"
             )
         return published
 

@@ -41,8 +41,8 @@ from snsflow.executions import execution_id
 from snsflow.publish import (
     MAX_MESSAGE_BYTES,
     ExecutionReader,
+    OutgoingMessage,
     PublishRequestError,
-    TestMessage,
     check_subject,
     choose_topic,
     confirmed_topics,
@@ -158,7 +158,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
 
 
-def _message(args: argparse.Namespace) -> TestMessage:
+def _message(args: argparse.Namespace) -> OutgoingMessage:
     """What to publish, checked before anything is asked of the API or SNS."""
     if args.file is not None:
         text = _read_message_file(args.file)
@@ -169,7 +169,7 @@ def _message(args: argparse.Namespace) -> TestMessage:
     attributes = dict(args.attribute)
     if len(attributes) < len(args.attribute):
         raise UsageError("an attribute is given twice: give each name once")
-    return TestMessage.build(text, subject=args.subject, attributes=attributes)
+    return OutgoingMessage.build(text, subject=args.subject, attributes=attributes)
 
 
 def _read_message_file(path: Path) -> str:

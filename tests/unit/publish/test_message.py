@@ -10,8 +10,8 @@ import pytest
 
 from snsflow.publish import (
     MAX_MESSAGE_BYTES,
+    OutgoingMessage,
     PublishRequestError,
-    TestMessage,
     check_subject,
     default_message,
     is_json,
@@ -64,28 +64,28 @@ def test_the_size_limit_counts_the_attributes_name_type_and_value() -> None:
     overhead = len("tenant") + len("String") + len("acme")
     fits = "x" * (MAX_MESSAGE_BYTES - overhead)
 
-    assert TestMessage.build(fits, subject=None, attributes=attributes).size_bytes == (
+    assert OutgoingMessage.build(fits, subject=None, attributes=attributes).size_bytes == (
         MAX_MESSAGE_BYTES
     )
     with pytest.raises(PublishRequestError, match="262145 bytes with its attributes"):
-        TestMessage.build(fits + "x", subject=None, attributes=attributes)
+        OutgoingMessage.build(fits + "x", subject=None, attributes=attributes)
 
 
 def test_the_size_is_counted_in_utf8_bytes_not_characters() -> None:
     message = "é" * (MAX_MESSAGE_BYTES // 2 + 1)  # fewer characters than the limit
 
     with pytest.raises(PublishRequestError):
-        TestMessage.build(message, subject=None, attributes={})
+        OutgoingMessage.build(message, subject=None, attributes={})
 
 
 def test_an_empty_message_is_refused() -> None:
     with pytest.raises(PublishRequestError, match="empty"):
-        TestMessage.build("", subject=None, attributes={})
+        OutgoingMessage.build("", subject=None, attributes={})
 
 
 def test_the_subject_is_checked_when_the_message_is_built() -> None:
     with pytest.raises(PublishRequestError):
-        TestMessage.build("hi", subject="a\nb", attributes={})
+        OutgoingMessage.build("hi", subject="a\nb", attributes={})
 
 
 def test_the_default_message_is_json_with_the_time_it_was_sent() -> None:
@@ -113,3 +113,12 @@ def test_the_default_message_is_json_with_the_time_it_was_sent() -> None:
 )
 def test_json_is_what_the_workflow_sees_parsed(message: str, expected: bool) -> None:
     assert is_json(message) is expected
+
+
+def test_a_message_alone_over_the_limit_says_its_size() -> None:
+    with pytest.raises(PublishRequestError) as refused:
+        OutgoingMessage.build("x" * (MAX_MESSAGE_BYTES + 1), subject=None, attributes={})
+
+    assert refused.value.message == (
+        "the message is 262145 bytes; SNS takes at most 262144 (256 KiB)"
+    )
