@@ -330,12 +330,13 @@ def test_the_info_file_names_the_local_table_and_its_region(
 def test_an_info_file_without_a_keys_table_is_a_usage_error(
     dynamodb_tables: dict[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    info = _info_file(tmp_path, {"region": "us-east-1", "tables": {"Keys": "no/such name"}})
+    info = _info_file(tmp_path, {"region": "us-east-1", "tables": {"Executions": "x-table"}})
 
     code, _, err = _run(capsys, "keys", "list", "--info-file", str(info))
 
     assert code == 2
-    assert err == f"snsflow keys: error: {info} names no keys table (tables.Keys)\n"
+    assert err.startswith(f"snsflow keys: error: {info} names no keys table")
+    assert err.count("\n") == 1
 
 
 def test_an_info_file_with_an_aws_endpoint_that_is_no_url_is_a_usage_error(
@@ -375,7 +376,8 @@ def test_no_target_and_no_region_says_what_to_pass_before_any_aws_call(
 
     assert code == 2
     assert out == ""
-    assert err == (
-        "snsflow keys: error: no keys table: pass --stack NAME (a deployed stack), --info-file "
-        "FILE (the local stack) or --table NAME, or set SNSFLOW_KEYS_TABLE_NAME\n"
-    )
+    assert err.startswith("snsflow keys: error: no keys table: pass ")
+    assert err.count("\n") == 1
+    for option in ("--stack NAME", "--info-file FILE", "--table NAME"):
+        assert option in err
+    assert "region" not in err
