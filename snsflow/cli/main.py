@@ -63,9 +63,19 @@ class CommandLineParser(argparse.ArgumentParser):
 
 def _command_modules() -> list[ModuleType]:
     # Imported here, not at module level, so `snsflow --help` stays fast.
-    from snsflow.cli import demo, executions, keys, local, recover, subscribe, verify, workflows
+    from snsflow.cli import (
+        demo,
+        executions,
+        keys,
+        local,
+        publish,
+        recover,
+        subscribe,
+        verify,
+        workflows,
+    )
 
-    return [verify, keys, workflows, subscribe, executions, recover, local, demo]
+    return [verify, keys, workflows, subscribe, publish, executions, recover, local, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

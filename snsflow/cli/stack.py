@@ -20,11 +20,11 @@ import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 from botocore.parsers import ResponseParserError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticSerializationError
 
 from snsflow import __version__, aws
@@ -125,6 +125,14 @@ class LocalWorkflowInfo(BaseModel):
     api_key_name: str = Field(alias="apiKeyName", min_length=1)
 
 
+def _endpoint(text: str) -> str:
+    """An endpoint boto3 can be pointed at (it refuses anything else with a bare ValueError)."""
+    try:
+        return http_url(text)
+    except argparse.ArgumentTypeError as error:
+        raise ValueError(str(error)) from None
+
+
 class LocalStackInfo(BaseModel):
     """The part of the info file of ``snsflow local serve`` the CLI reads."""
 
@@ -132,10 +140,14 @@ class LocalStackInfo(BaseModel):
 
     api_url: str = Field(alias="apiUrl", min_length=1)
     #: The local SNS's endpoint (boto3's ``endpoint_url``) and region.
-    sns_endpoint: str | None = Field(default=None, alias="snsEndpoint")
+    sns_endpoint: Annotated[str, AfterValidator(_endpoint)] | None = Field(
+        default=None, alias="snsEndpoint"
+    )
     region: str | None = None
     #: moto's endpoint (DynamoDB, Step Functions, SQS) and the tables: logical name -> name.
-    aws_endpoint: str | None = Field(default=None, alias="awsEndpoint")
+    aws_endpoint: Annotated[str, AfterValidator(_endpoint)] | None = Field(
+        default=None, alias="awsEndpoint"
+    )
     tables: dict[str, str] = Field(default_factory=dict)
     workflows: dict[str, LocalWorkflowInfo] = Field(default_factory=dict)
     #: Key name -> value, for every key the local stack created.

@@ -54,6 +54,7 @@ from snsflow.cli import arguments, executions
 from snsflow.cli.main import UNEXPECTED, build_parser, commands, main
 from snsflow.local.stack import LocalStack
 from snsflow.query import ExecutionDetail, ExecutionPage, WorkflowList, WorkflowView
+from snsflow.store.tables import ALL_TABLES
 from tests.security.budget import cases
 
 #: A case that takes longer than this is a hang (the slowest legitimate ones take a second).
@@ -260,6 +261,7 @@ def _files(root: Path, api_url: str, closed_url: str) -> dict[str, str]:
         json.dumps(sns_message | {"SigningCertUrl": sns_message["SigningCertURL"]})
     )
     info = {"apiUrl": api_url, "keys": {"local-read": READ_KEY}, "readKeyName": "local-read"}
+    tables = {schema.logical_name: f"snsflow-local-{schema.logical_name}" for schema in ALL_TABLES}
     documents = {
         "info.json": info,
         "info-closed.json": info | {"apiUrl": closed_url},
@@ -269,8 +271,9 @@ def _files(root: Path, api_url: str, closed_url: str) -> dict[str, str]:
         "info-no-key.json": {"apiUrl": api_url},
         "info-wrong-types.json": {"apiUrl": 5, "keys": [], "workflows": "x"},
         # What `recover` reads: the local stack's AWS endpoint (garbage, or nothing) and tables.
-        "info-aws.json": info | {"awsEndpoint": api_url, "region": "us-east-1"},
-        "info-aws-closed.json": info | {"awsEndpoint": closed_url, "region": "us-east-1"},
+        "info-aws.json": info | {"awsEndpoint": api_url, "region": "us-east-1", "tables": tables},
+        "info-aws-closed.json": info
+        | {"awsEndpoint": closed_url, "region": "us-east-1", "tables": tables},
         "info-workflow.json": info
         | {
             "snsEndpoint": closed_url,
@@ -516,6 +519,9 @@ _PLAUSIBLE = {
     "dlq": ["https://sqs.us-east-1.amazonaws.com/123456789012/dlq", "arn:aws:sqs:::"],
     "operator": ["ops@example.com", "snsf_not-a-name"],
     "workflow_id": ["order-events", "Order Events"],
+    "topic": [TOPIC_ARN, TOPIC_ARN + ".fifo", "arn:aws:sns:::"],
+    "subject": ["Order A-1", "a\nb", "x" * 100],
+    "attribute": ["tenant=acme", "AWS.x=1", "novalue="],
     "execution_id": ["order-events.m-1", "order-events.nope"],
     "name": ["prod-sns", "reader"],
     "status": ["FAILED", "RUNNING,SUCCEEDED", "BOGUS"],
@@ -626,6 +632,14 @@ sns_reaching = reaching(
 )
 
 
+publish_reaching = reaching(
+    lambda world: _loopback_endpoints(world).map(
+        lambda url: ["--api-url", world.api_url, "--api-key", READ_KEY, "--endpoint-url", url]
+    ),
+    "the read API and SNS",
+)
+
+
 recover_reaching = reaching(
     lambda world: st.sampled_from(
         [["--info-file", world.paths[name]] for name in ("info-aws.json", "info-aws-closed.json")]
@@ -679,6 +693,7 @@ COMMANDS: dict[str, StrategyFor] = {
     "snsflow workflows list": api_reaching,
     "snsflow workflows show": api_reaching,
     "snsflow subscribe": sns_reaching,
+    "snsflow publish": publish_reaching,
     "snsflow executions list": api_reaching,
     "snsflow executions show": api_reaching,
     "snsflow executions watch": api_reaching,
@@ -962,6 +977,7 @@ _API_COMMANDS = [
     ["executions", "list", "order-events"],
     ["executions", "show", "order-events.m-1"],
     ["executions", "watch", "order-events", "--interval", "0", "--max-polls", "2"],
+    ["publish", "order-events", "--timeout", "0.5"],
 ]
 
 
@@ -969,7 +985,7 @@ def test_every_api_command_is_fed_the_api_s_answers() -> None:
     api_commands = {
         prog
         for prog, strategy in COMMANDS.items()
-        if strategy is api_reaching  # the ones whose arguments name the API
+        if strategy in (api_reaching, publish_reaching)  # the ones whose arguments name the API
     }
     assert api_commands == {_prog(words) for words in _API_COMMANDS}
 
@@ -990,6 +1006,8 @@ def test_any_answer_of_the_api_fails_cleanly(
     parser = _every_command()[_prog(command)]
     known = {flag for action in parser._actions for flag in action.option_strings}
     extra = [word for option in options if option[0] in known for word in option]
+    if command[0] == "publish":  # its SNS too: the same server, answering as the API does
+        extra += ["--endpoint-url", world.api_url]
     world.server.answer = answer
 
     outcome = run_offline(
@@ -1054,6 +1072,7 @@ _INFO_FILE_COMMANDS = [
     ["keys", "revoke", "extra-sns"],
     ["keys", "rotate", "extra-sns", "--grace", "0"],
     ["keys", "sync-firewall"],
+    ["publish", "order-events", "--timeout", "0.5"],
 ]
 
 
@@ -1105,6 +1124,7 @@ _ENVIRONMENT_COMMANDS = [
     ["executions", "list", "order-events", "--since", "2h"],
     ["keys", "list"],
     ["subscribe", "order-events", TOPIC_ARN, "--webhook-url", "http://127.0.0.1:1/w"],
+    ["publish", "order-events", "--timeout", "0.5"],
 ]
 
 

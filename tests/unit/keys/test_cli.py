@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -299,3 +300,84 @@ def test_the_stated_bound_is_the_authorizer_s_default_cache_time(
     assert timedelta(seconds=defaults.auth_cache_ttl_seconds) == AUTHORIZER_CACHE_TIME
     assert f"they are refused within {seconds}" in help_text
     assert f"`--grace 0` retires the older values within {seconds}" in docs
+
+
+def _info_file(tmp_path: Path, document: dict[str, object]) -> Path:
+    path = tmp_path / "local.json"
+    path.write_text(json.dumps({"apiUrl": "http://127.0.0.1:1"} | document))
+    return path
+
+
+def test_the_info_file_names_the_local_table_and_its_region(
+    dynamodb_tables: dict[str, str],
+    key_store: DynamoKeyStore,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.delenv("SNSFLOW_KEYS_TABLE_NAME")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    info = _info_file(tmp_path, {"region": "us-east-1", "tables": dynamodb_tables})
+
+    code, out, err = _run(
+        capsys, "keys", "create", "reader", "--scope", "read", "--info-file", str(info)
+    )
+
+    assert code == 0, err
+    assert key_store.get(hash_key_value(out.strip())) is not None
+
+
+def test_an_info_file_without_a_keys_table_is_a_usage_error(
+    dynamodb_tables: dict[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    info = _info_file(tmp_path, {"region": "us-east-1", "tables": {"Executions": "x-table"}})
+
+    code, _, err = _run(capsys, "keys", "list", "--info-file", str(info))
+
+    assert code == 2
+    assert err.startswith(f"snsflow keys: error: {info} names no keys table")
+    assert err.count("\n") == 1
+
+
+def test_an_info_file_with_an_aws_endpoint_that_is_no_url_is_a_usage_error(
+    dynamodb_tables: dict[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    info = _info_file(tmp_path, {"awsEndpoint": "127.0.0.1:8000", "tables": dynamodb_tables})
+
+    code, _, err = _run(capsys, "keys", "list", "--info-file", str(info))
+
+    assert code == 2
+    assert "awsEndpoint" in err
+    assert "is not an http(s) URL" in err
+
+
+def test_the_info_file_and_a_table_together_are_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["keys", "list", "--table", "a-table", "--info-file", str(tmp_path / "x.json")])
+
+    assert exited.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_no_target_and_no_region_says_what_to_pass_before_any_aws_call(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("SNSFLOW_KEYS_TABLE_NAME", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+
+    def no_aws() -> None:
+        raise AssertionError("an AWS client was built")
+
+    monkeypatch.setattr(aws, "dynamodb_resource", functools.cache(no_aws))
+
+    code, out, err = _run(capsys, "keys", "list")
+
+    assert code == 2
+    assert out == ""
+    assert err.startswith("snsflow keys: error: no keys table: pass ")
+    assert err.count("\n") == 1
+    for option in ("--stack NAME", "--info-file FILE", "--table NAME"):
+        assert option in err
+    assert "region" not in err
