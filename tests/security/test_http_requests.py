@@ -24,15 +24,12 @@ from hypothesis import strategies as st
 
 from snsflow.executions import execution_name
 from snsflow.local.stack import LocalStack
-from tests.e2e.conftest import local_stack
 from tests.security.budget import cases
 from tests.security.support import Genuine, Ledger, ledger, signed_content
 from tests.support.raw_http import exchange
 from tests.support.sns import SnsTestSigner, TestCertificate
 
 pytestmark = pytest.mark.e2e
-
-__all__ = ["local_stack"]  # the e2e tests' stack, one per module
 
 WORKFLOW = "order-events"
 

@@ -44,15 +44,12 @@ from snsflow.gateway_responses import PAGE_ROUTE
 from snsflow.local.stack import LocalStack, wait_until
 from snsflow.store.dynamodb import format_time
 from snsflow.store.executions import ExecutionStatus
-from tests.e2e.conftest import local_stack
 from tests.faults.injection import FaultInjector, injected_faults
 from tests.security.budget import cases
 from tests.support.raw_http import RawAnswer, exchange
 from tests.support.sns import SnsTestSigner, TestCertificate
 
 pytestmark = pytest.mark.e2e
-
-__all__ = ["local_stack"]  # the e2e tests' stack, one per module
 
 WORKFLOW = "order-events"
 #: Where the concurrent deliveries go, so that the order-events records stay as seeded.
