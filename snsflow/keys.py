@@ -76,6 +76,13 @@ class ApiKey(BaseModel):
     def is_valid_at(self, now: datetime) -> bool:
         return self.status_at(now) in (KeyStatus.ACTIVE, KeyStatus.EXPIRING)
 
+    def retired_at(self, now: datetime) -> datetime | None:
+        """When the value stopped being accepted (revoked or expired), or None while valid."""
+        ended = [
+            end for end in (self.revoked_at, self.expires_at) if end is not None and end <= now
+        ]
+        return min(ended, default=None)
+
     def use_is_unrecorded_at(self, now: datetime) -> bool:
         """True when ``last_used_at`` is older than the resolution we keep it to."""
         return self.last_used_at is None or now - self.last_used_at >= LAST_USED_RESOLUTION

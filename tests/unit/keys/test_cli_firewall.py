@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from snsflow import aws
 from snsflow.cli.main import main
-from snsflow.firewall import CLOSED_PATTERNS, OPEN_PATTERNS, key_prefix_pattern
+from snsflow.firewall import OPEN_PATTERNS, key_prefix_pattern
 from snsflow.keys import display_prefix
 from snsflow.store.keys import DynamoKeyStore
 from snsflow.wafv2 import WafRegexPatternSet
@@ -42,7 +42,7 @@ def test_create_admits_the_new_webhook_key(
 
     assert code == 0
     assert prefix_set.read().patterns == _admitted(prefix_set, out.strip())
-    assert "The firewall admits 1 webhook key value(s)." in err
+    assert "The firewall admits 1 valid webhook key value(s)." in err
 
 
 def test_read_keys_do_not_enter_the_set(
@@ -57,7 +57,7 @@ def test_read_keys_do_not_enter_the_set(
     assert prefix_set.read().patterns == _admitted(prefix_set, webhook.strip())
 
 
-def test_rotate_admits_both_values_and_revoke_closes_the_set(
+def test_rotate_admits_both_values_and_revoke_keeps_them_for_the_authorizer(
     prefix_set: WafRegexPatternSet, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, first, _ = _run(capsys, "keys", "create", "prod-sns", "--key-prefix-set", prefix_set.arn)
@@ -66,11 +66,31 @@ def test_rotate_admits_both_values_and_revoke_closes_the_set(
     )
     rotated = prefix_set.read().patterns
 
-    code, _, _ = _run(capsys, "keys", "revoke", "prod-sns", "--key-prefix-set", prefix_set.arn)
+    code, _, err = _run(capsys, "keys", "revoke", "prod-sns", "--key-prefix-set", prefix_set.arn)
 
-    assert rotated == _admitted(prefix_set, first.strip(), second.strip())
+    assert set(rotated) == set(_admitted(prefix_set, first.strip(), second.strip()))
     assert code == 0
-    assert prefix_set.read().patterns == CLOSED_PATTERNS
+    assert set(prefix_set.read().patterns) == set(rotated)
+    assert "admits 0 valid webhook key value(s) and 2 revoked or expired" in err
+
+
+def test_create_pushes_out_the_oldest_revoked_value_and_says_so(
+    key_store: DynamoKeyStore, prefix_set: WafRegexPatternSet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    values = []
+    for n in range(10):
+        code, out, _ = _run(capsys, "keys", "create", f"k{n}", "--key-prefix-set", prefix_set.arn)
+        assert code == 0
+        values.append(out.strip())
+    assert _run(capsys, "keys", "revoke", "k0", "--key-prefix-set", prefix_set.arn)[0] == 0
+
+    code, out, err = _run(capsys, "keys", "create", "k10", "--key-prefix-set", prefix_set.arn)
+
+    assert code == 0
+    assert set(prefix_set.read().patterns) == set(_admitted(prefix_set, *values[1:], out.strip()))
+    assert "no room is left" in err
+    assert "values of 'k0'" in err
+    assert "invalid_api_key" in err
 
 
 def test_the_stacks_outputs_name_the_table_and_the_set(
@@ -128,7 +148,7 @@ def test_sync_firewall_closes_a_set_never_synced(
 
     assert (code, again) == (0, 0)
     assert prefix_set.read().patterns == _admitted(prefix_set, value.strip())
-    assert "admits 1 webhook key value(s): until now it admitted every well-formed key" in err
+    assert "admits 1 valid webhook key value(s): until now it admitted every well-formed key" in err
     assert "nothing to change" in err_again
 
 
