@@ -328,8 +328,8 @@ class KeyPrefixSetPlan:
     #: Revoked or expired webhook key values kept while there is room, most recently retired
     #: first: the authorizer refuses them with their own code, where the refusal is logged.
     retired: tuple[str, ...]
-    #: Revoked or expired webhook key values the set has no room for, most recently retired
-    #: first: the firewall refuses them (``invalid_api_key``).
+    #: Revoked or expired webhook key values the set has no room for, or marked leaked, most
+    #: recently retired first: the firewall refuses them (``invalid_api_key``).
     left_out: tuple[ApiKey, ...]
 
     @property
@@ -342,7 +342,7 @@ def plan_key_prefix_set(
 ) -> KeyPrefixSetPlan:
     """The set's content for ``keys``: every valid webhook key value (more than ``capacity``
     of them is :class:`KeyPrefixSetFullError`), then, in the room left, the revoked or expired
-    ones, the most recently retired first. Read keys never enter it."""
+    ones not marked leaked, the most recently retired first. Read keys never enter it."""
     webhook = [key for key in keys if key.scope is KeyScope.WEBHOOK]
     valid = sorted(
         {key_prefix_pattern(key.display_prefix) for key in webhook if key.is_valid_at(now)}
@@ -363,7 +363,7 @@ def plan_key_prefix_set(
         pattern = key_prefix_pattern(key.display_prefix)
         if pattern in valid or pattern in kept:
             continue  # two values with one display prefix: one pattern admits both
-        if len(valid) + len(kept) < capacity:
+        if key.leaked_at is None and len(valid) + len(kept) < capacity:
             kept.append(pattern)
         else:
             left_out.append(key)
@@ -425,7 +425,9 @@ class SyncResult:
         on the firewall refuses them."""
         before = set(self.before)
         return tuple(
-            key for key in self.plan.left_out if key_prefix_pattern(key.display_prefix) in before
+            key
+            for key in self.plan.left_out
+            if key.leaked_at is None and key_prefix_pattern(key.display_prefix) in before
         )
 
 
@@ -489,3 +491,6 @@ class GatedKeyStore:
 
     def expire(self, key_hash: str, at: datetime) -> None:
         self._store.expire(key_hash, at)
+
+    def mark_leaked(self, key_hash: str, at: datetime) -> None:
+        self._store.mark_leaked(key_hash, at)

@@ -135,6 +135,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "revoke", parents=[target], help="revoke every value of a key at once"
     )
     revoke.add_argument("name", type=_key_name)
+    revoke.add_argument(
+        "--leaked",
+        action="store_true",
+        help="its values may be known to others: the firewall refuses them all from now on "
+        "(without it, a revoked value stays admitted while the firewall's key-prefix set has "
+        "room, so deliveries still using it reach the authorizer and are logged as revoked); "
+        "also for a key revoked earlier",
+    )
     revoke.set_defaults(handler=_with_store(_revoke))
 
     rotate = actions.add_parser(
@@ -151,6 +159,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="how long older values stay valid, e.g. 24h, 90m, 2d (default: 24h); with 0, or "
         f"anything under {_CACHE_TIME}, they are refused within {_CACHE_TIME} (an authorizer "
         "trusts a key record it read that long)",
+    )
+    rotate.add_argument(
+        "--leaked",
+        action="store_true",
+        help="the older values may be known to others: the firewall refuses each as soon as "
+        "it expires (with --grace 0: now) instead of keeping it for the authorizer to log",
     )
     rotate.set_defaults(handler=_with_store(_rotate))
 
@@ -320,9 +334,11 @@ def _create(args: argparse.Namespace, keys: _Keys) -> int:
 
 
 def _revoke(args: argparse.Namespace, keys: _Keys) -> int:
-    revoked = revoke_keys(keys.store, args.name, _now())
+    revoked = revoke_keys(keys.store, args.name, _now(), leaked=args.leaked)
+    leaked = " Marked leaked: the firewall refuses its values." if args.leaked else ""
     print(
-        f"Revoked API key '{args.name}' ({len(revoked)} value(s)): refused within {_CACHE_TIME}.",
+        f"Revoked API key '{args.name}' ({len(revoked)} value(s)): refused within "
+        f"{_CACHE_TIME}.{leaked}",
         flush=True,
     )
     return _synced(keys, f"key '{args.name}' was revoked", scope=None)
@@ -330,7 +346,7 @@ def _revoke(args: argparse.Namespace, keys: _Keys) -> int:
 
 def _rotate(args: argparse.Namespace, keys: _Keys) -> int:
     now = _now()
-    issued = rotate_key(keys.store, args.name, args.grace, now)
+    issued = rotate_key(keys.store, args.name, args.grace, now, leaked=args.leaked)
     if args.grace >= AUTHORIZER_CACHE_TIME:
         older = f"older values stay valid until {show_time(now + args.grace)}"
     else:
@@ -365,9 +381,8 @@ def _sync_firewall(_args: argparse.Namespace, keys: _Keys) -> int:
 
 def _status(key: ApiKey, now: datetime) -> str:
     status = key.status_at(now)
-    if status is KeyStatus.EXPIRING:
-        return f"expiring {show_time(key.expires_at)}"
-    return status.value
+    shown = f"expiring {show_time(key.expires_at)}" if status is KeyStatus.EXPIRING else status
+    return f"{shown}, leaked" if key.leaked_at else str(shown)
 
 
 def _list(args: argparse.Namespace, target: _Keys) -> int:
@@ -412,4 +427,5 @@ def _as_json(key: ApiKey, now: datetime) -> dict[str, str | None]:
         "lastUsedAt": iso(key.last_used_at),
         "expiresAt": iso(key.expires_at),
         "revokedAt": iso(key.revoked_at),
+        "leakedAt": iso(key.leaked_at),
     }

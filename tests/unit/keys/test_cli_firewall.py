@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from snsflow import aws
 from snsflow.cli.main import main
-from snsflow.firewall import OPEN_PATTERNS, key_prefix_pattern
+from snsflow.firewall import CLOSED_PATTERNS, OPEN_PATTERNS, key_prefix_pattern
 from snsflow.keys import display_prefix
 from snsflow.store.keys import DynamoKeyStore
 from snsflow.wafv2 import WafRegexPatternSet
@@ -72,6 +72,53 @@ def test_rotate_admits_both_values_and_revoke_keeps_them_for_the_authorizer(
     assert code == 0
     assert set(prefix_set.read().patterns) == set(rotated)
     assert "admits 0 valid webhook key value(s) and 2 revoked or expired" in err
+
+
+def test_revoke_leaked_takes_every_value_of_the_key_out_of_the_set(
+    prefix_set: WafRegexPatternSet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    where = ("--key-prefix-set", prefix_set.arn)
+    _, other, _ = _run(capsys, "keys", "create", "audit-sns", *where)
+    _run(capsys, "keys", "create", "prod-sns", *where)
+    _run(capsys, "keys", "rotate", "prod-sns", "--grace", "1h", *where)
+
+    code, out, err = _run(capsys, "keys", "revoke", "prod-sns", "--leaked", *where)
+
+    assert code == 0
+    assert "Marked leaked" in out
+    assert prefix_set.read().patterns == _admitted(prefix_set, other.strip())
+    assert "admits 1 valid webhook key value(s)." in err
+
+
+def test_a_key_revoked_earlier_can_be_marked_leaked_later(
+    prefix_set: WafRegexPatternSet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    where = ("--key-prefix-set", prefix_set.arn)
+    _, value, _ = _run(capsys, "keys", "create", "prod-sns", *where)
+    _run(capsys, "keys", "revoke", "prod-sns", *where)
+    kept = prefix_set.read().patterns
+
+    codes = [_run(capsys, "keys", "revoke", "prod-sns", "--leaked", *where)[0] for _ in range(2)]
+    listed = _run(capsys, "keys", "list", "--json", *where)[1]
+
+    assert kept == _admitted(prefix_set, value.strip())
+    assert codes == [0, 0]  # a retry changes nothing and fails nothing
+    assert prefix_set.read().patterns == CLOSED_PATTERNS
+    assert json.loads(listed)[0]["leakedAt"] is not None
+
+
+def test_rotate_leaked_without_grace_takes_the_older_value_out_at_once(
+    prefix_set: WafRegexPatternSet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    where = ("--key-prefix-set", prefix_set.arn)
+    _run(capsys, "keys", "create", "prod-sns", *where)
+
+    code, new, _ = _run(capsys, "keys", "rotate", "prod-sns", "--grace", "0", "--leaked", *where)
+    table = _run(capsys, "keys", "list", *where)[1]
+
+    assert code == 0
+    assert prefix_set.read().patterns == _admitted(prefix_set, new.strip())
+    assert "expired, leaked" in table
 
 
 def test_create_pushes_out_the_oldest_revoked_value_and_says_so(

@@ -118,6 +118,18 @@ def test_a_value_revoked_during_its_grace_period_retired_when_revoked() -> None:
     assert plan.retired == (_pattern(expired_since), _pattern(revoked_in_grace))
 
 
+def test_a_value_marked_leaked_leaves_as_soon_as_it_is_no_longer_valid() -> None:
+    leaked_still_valid = _value(expires_at=NOW + timedelta(hours=1), leaked_at=NOW)
+    leaked_revoked = _value(revoked_at=NOW, leaked_at=NOW)
+    revoked_earlier = _value(revoked_at=NOW - timedelta(days=1))
+
+    plan = plan_key_prefix_set([leaked_still_valid, leaked_revoked, revoked_earlier], NOW)
+
+    assert plan.valid == (_pattern(leaked_still_valid),)  # a valid value is always admitted
+    assert plan.retired == (_pattern(revoked_earlier),)
+    assert plan.left_out == (leaked_revoked,)
+
+
 def test_the_set_is_closed_only_without_any_webhook_value() -> None:
     revoked = _value(revoked_at=NOW)
 
@@ -134,6 +146,7 @@ def _stored_values(draw: st.DrawFn) -> ApiKey:
         draw(st.sampled_from(KeyScope)),
         revoked_at=draw(st.none() | _MOMENTS),
         expires_at=draw(st.none() | _MOMENTS),
+        leaked_at=draw(st.none() | _MOMENTS),
     )
 
 
@@ -160,8 +173,13 @@ def test_any_keys_table_gets_its_valid_values_and_the_newest_retired_that_fit(
     for left_out in plan.left_out:
         retired_at = left_out.retired_at(NOW)
         assert retired_at is not None
-        assert len(plan.patterns) == capacity  # left out only for want of room
-        assert all(moment >= retired_at for moment in kept)  # the newest were kept
+        if left_out.leaked_at is None:
+            assert len(plan.patterns) == capacity  # left out only for want of room
+            assert all(moment >= retired_at for moment in kept)  # the newest were kept
+    assert not any(
+        key.leaked_at is not None and not key.is_valid_at(NOW) and _pattern(key) in plan.retired
+        for key in webhook
+    )
     every_retired = {_pattern(key) for key in webhook if not key.is_valid_at(NOW)} - valid
     assert set(plan.retired) | {_pattern(key) for key in plan.left_out} == every_retired
 
