@@ -173,6 +173,8 @@ class FirewallSettings:
         return max(MIN_RATE_LIMIT, math.ceil(self.throttle_rate_limit * SOURCE_IP_WINDOW_SECONDS))
 
 
+#: The rule refusing keys the key-prefix set does not admit (its refusals are alarmed on).
+UNKNOWN_KEY_RULE = "WebhookUnknownKey"
 WEBHOOK_REQUEST = AllOf((MethodIs("POST"), PathMatches(WEBHOOK_PATH)))
 _INVALID_KEY = Block(InvalidApiKeyError("the API key is not valid"))
 
@@ -195,7 +197,7 @@ def firewall_rules(settings: FirewallSettings) -> tuple[Rule, ...]:
     if settings.key_prefix_gate:
         rules.append(
             MatchRule(
-                "WebhookUnknownKey",
+                UNKNOWN_KEY_RULE,
                 AllOf((WEBHOOK_REQUEST, Not(ApiKeyInPrefixSet()))),
                 _INVALID_KEY,
             )
