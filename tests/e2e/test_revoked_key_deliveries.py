@@ -100,3 +100,19 @@ def test_a_revoked_keys_deliveries_reach_the_authorizer_until_newer_keys_push_it
     assert _code(still_by_authorizer) == "revoked_api_key"
     assert "no room is left" in pushed_out_note
     assert "values of 'prod-sns'" in pushed_out_note
+
+
+def test_a_key_revoked_as_leaked_is_refused_by_the_firewall_at_once(
+    driver: Driver, tmp_path: Path
+) -> None:
+    info = tmp_path / "local.json"
+    driver.stack.write_info_file(info)
+    topic = driver.new_topic("audit")  # the workflow allows audit-* topics only
+    subscription = driver.subscribe_confirmed("audit-log", topic)
+    accepted = _deliver_one(driver, topic, subscription)
+
+    assert _keys(["revoke", "audit-sns", "--leaked"], info) == 0
+    by_firewall = _deliver_until_refused_with(driver, topic, subscription, "invalid_api_key")
+
+    assert accepted.status_code == 200
+    assert (by_firewall.status_code, by_firewall.outcome) == (403, Outcome.REJECTED)
