@@ -91,6 +91,13 @@ class StackConfig(BaseModel):
     denied_requests_alarm_threshold: int = Field(
         default=50, alias="deniedRequestsAlarmThreshold", ge=1
     )
+    #: Webhook requests the firewall refuses in five minutes for a key the key-prefix set does
+    #: not admit, at which its alarm fires. A well-formed snsflow key nobody issued is not
+    #: background noise: it is an SNS subscription whose key left the set (its messages are
+    #: dropped) or someone making keys up, so the default is 1.
+    firewall_unknown_key_alarm_threshold: int = Field(
+        default=1, alias="firewallUnknownKeyAlarmThreshold", ge=1
+    )
 
     @field_validator("log_retention_days")
     @classmethod

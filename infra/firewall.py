@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import re
 
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
@@ -48,6 +50,7 @@ from snsflow.sns.errors import MessageTooLargeError
 #: Quota on regular expressions per WAF regex pattern set.
 MAX_PATTERNS = MAX_PATTERNS_PER_SET
 _TOO_LARGE_BODY = "PayloadTooLarge"
+BODY_SIZE_RULE = "RequestBodyTooLarge"
 
 _Statement = wafv2.CfnWebACL.StatementProperty
 _NO_TRANSFORMATION = [wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")]
@@ -255,12 +258,17 @@ class Firewall(Construct):
             f"The request body must be at most {max_request_bytes} bytes, with a Content-Length."
         )
         flood_rules = firewall_rules(config.firewall_settings)
+        #: Rule name -> the name of its CloudWatch metric, in evaluation order.
+        self.rule_metric_names = {
+            BODY_SIZE_RULE: _metric_name(name, "BodyTooLarge"),
+            **{rule.name: _metric_name(name, rule.name) for rule in flood_rules},
+        }
         bodies = {_TOO_LARGE_BODY: json.dumps(too_large.to_body())}
         for rule in flood_rules:
             body = json.dumps(rule.block.error.to_body())
             if bodies.setdefault(body_key(rule.block.error), body) != body:
                 raise ValueError(f"two rules answer {rule.block.error.code} differently")
-        web_acl = wafv2.CfnWebACL(
+        self.web_acl = web_acl = wafv2.CfnWebACL(
             self,
             "WebAcl",
             scope="REGIONAL",
@@ -275,7 +283,7 @@ class Firewall(Construct):
             },
             rules=[
                 wafv2.CfnWebACL.RuleProperty(
-                    name="RequestBodyTooLarge",
+                    name=BODY_SIZE_RULE,
                     priority=0,
                     action=wafv2.CfnWebACL.RuleActionProperty(
                         block=wafv2.CfnWebACL.BlockActionProperty(
@@ -297,7 +305,7 @@ class Firewall(Construct):
                             ]
                         )
                     ),
-                    visibility_config=_visibility(f"{name}-body-too-large"),
+                    visibility_config=_visibility(self.rule_metric_names[BODY_SIZE_RULE]),
                 ),
                 *(
                     render_rule(rule, priority, name, key_prefix_set_arn)
@@ -307,4 +315,20 @@ class Firewall(Construct):
         )
         wafv2.CfnWebACLAssociation(
             self, "Association", resource_arn=stage_arn, web_acl_arn=web_acl.attr_arn
+        )
+
+    def blocked_requests(self, rule_name: str, period: Duration) -> cloudwatch.Metric:
+        """WAF's count of the requests ``rule_name`` blocked: ``BlockedRequests`` in
+        ``AWS/WAFV2``, whose dimensions for a regional web ACL's rule are the web ACL's name,
+        the rule's metric name and the Region."""
+        return cloudwatch.Metric(
+            namespace="AWS/WAFV2",
+            metric_name="BlockedRequests",
+            dimensions_map={
+                "WebACL": self.web_acl.web_acl_ref.web_acl_name,
+                "Rule": self.rule_metric_names[rule_name],
+                "Region": Stack.of(self).region,
+            },
+            statistic="Sum",
+            period=period,
         )

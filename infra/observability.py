@@ -1,12 +1,13 @@
 """Alarms and a dashboard. Alarm notifications go to an SNS topic when one is configured.
 
 Custom metrics come from the functions (Powertools Metrics, namespace ``snsflow``, dimension
-``service`` = the stack name) and from a metric filter on the API's access log.
+``service`` = the stack name) and from a metric filter on the API's access log; the firewall's
+come from WAF (``AWS/WAFV2``, per rule: WAF's metrics know no workflow).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
@@ -21,8 +22,10 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.config import StackConfig
+from infra.firewall import Firewall
 from infra.nag import acknowledge
 from infra.permissions import FunctionName
+from snsflow.firewall import UNKNOWN_KEY_RULE
 
 METRICS_NAMESPACE = "snsflow"
 #: Metrics the webhook and the reconciler emit (see functions/*/handler.py).
@@ -59,6 +62,7 @@ class Observability(Construct):
         functions: Mapping[FunctionName, lambda_.Function],
         state_machines: Mapping[str, sfn.StateMachine],
         failed_events: Mapping[FunctionName, sqs.IQueue],
+        firewall: Firewall | None,
     ) -> None:
         super().__init__(scope, id)
         self._config = config
@@ -104,6 +108,19 @@ class Observability(Construct):
             description="Many requests refused with 401/403 (unknown or revoked keys, bad "
             "signatures, topics not allowed): a misconfigured subscription or a probe.",
         )
+        if firewall is not None and UNKNOWN_KEY_RULE in firewall.rule_metric_names:
+            self._alarm(
+                UNKNOWN_KEY_RULE,
+                firewall.blocked_requests(UNKNOWN_KEY_RULE, _PERIOD),
+                threshold=config.firewall_unknown_key_alarm_threshold,
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                description="The firewall refused webhook requests whose key is no value its "
+                "key-prefix set admits: an SNS subscription still using a webhook key that "
+                "left the set (revoked or expired and pushed out by newer keys, or marked "
+                "leaked) - SNS drops those messages - or someone sending made-up keys. The "
+                "authorizer never sees these, so no workflow's log shows them "
+                "(docs/deploy.md, The key-prefix set).",
+            )
         self._alarm(
             "ReconcilerWorkFound",
             reconciler_work,
@@ -152,8 +169,22 @@ class Observability(Construct):
                 "not deliver them, or Lambda's retries failed or they grew too old) and wait in "
                 "its failed-events queue: read them there, then delete them (docs/deploy.md).",
             )
+        firewall_blocked = (
+            [
+                firewall.blocked_requests(rule, _PERIOD).with_(label=rule)
+                for rule in firewall.rule_metric_names
+            ]
+            if firewall is not None
+            else []
+        )
         self._dashboard(
-            api, denied, server_error_rate, functions, state_machines, failed_event_counts
+            api,
+            denied,
+            server_error_rate,
+            functions,
+            state_machines,
+            failed_event_counts,
+            firewall_blocked,
         )
 
     def custom_metric(self, name: str) -> cloudwatch.Metric:
@@ -222,6 +253,7 @@ class Observability(Construct):
         functions: Mapping[FunctionName, lambda_.Function],
         state_machines: Mapping[str, sfn.StateMachine],
         failed_event_counts: Mapping[FunctionName, cloudwatch.Metric],
+        firewall_blocked: Sequence[cloudwatch.IMetric],
     ) -> None:
         dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=self._config.stack_name)
         dashboard.add_widgets(
@@ -284,10 +316,22 @@ class Observability(Construct):
                 width=8,
             ),
         )
+        firewall_widgets = (
+            [
+                cloudwatch.GraphWidget(
+                    title="Requests the firewall blocked, by rule",
+                    left=list(firewall_blocked),
+                    width=8,
+                )
+            ]
+            if firewall_blocked
+            else []
+        )
         dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Failed events waiting (status, reconciler)",
                 left=[count.with_(label=n) for n, count in failed_event_counts.items()],
                 width=8,
-            )
+            ),
+            *firewall_widgets,
         )

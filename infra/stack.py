@@ -108,6 +108,7 @@ class SnsflowStack(Stack):
             functions=functions,
             state_machines=self.workflows.state_machines,
             failed_events=self.events.failed_events,
+            firewall=self.firewall,
         )
         self._outputs(workflows)
 

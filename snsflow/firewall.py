@@ -8,15 +8,18 @@ one of our keys (docs/deploy.md, "Floods"):
 
 1. no key at all (no ``x-api-key`` header or query argument): 401, as the authorizer would;
 2. no value that is well formed (``snsf_`` + 43 URL-safe characters): 403 ``invalid_api_key``;
-3. no value that begins with the display prefix of a valid webhook key — the *key-prefix set*,
-   which the keys commands keep in step with the keys table (:func:`sync_key_prefix_set`):
-   403 ``invalid_api_key``;
+3. no value that begins with a display prefix of the *key-prefix set*, which the keys
+   commands keep in step with the keys table (:class:`KeyPrefixSync`): 403 ``invalid_api_key``;
 4. more webhook requests from one source address in a minute than the whole stage serves in
    one: 503, so that SNS retries if one of its addresses ever trips it.
 
-The key-prefix set holds one anchored pattern per valid webhook key value. Before its first
-sync it holds :data:`OPEN_PATTERNS`, which admit every well-formed key: a stack deployed over
-existing keys refuses none of them until ``snsflow keys sync-firewall`` closes the gate.
+The key-prefix set holds one anchored pattern per valid webhook key value and, in the room
+left (:data:`MAX_PATTERNS_PER_SET`), per revoked or expired one, the most recently retired
+first (:func:`plan_key_prefix_set`): a delivery still using a retired value reaches the
+authorizer, which refuses it with ``revoked_api_key`` or ``expired_api_key`` where the refusal
+is logged and alarmed on, until newer values need its room. Before its first sync the set holds
+:data:`OPEN_PATTERNS`, which admit every well-formed key: a stack deployed over existing keys
+refuses none of them until ``snsflow keys sync-firewall`` closes the gate.
 """
 
 from __future__ import annotations
@@ -170,6 +173,8 @@ class FirewallSettings:
         return max(MIN_RATE_LIMIT, math.ceil(self.throttle_rate_limit * SOURCE_IP_WINDOW_SECONDS))
 
 
+#: The rule refusing keys the key-prefix set does not admit (its refusals are alarmed on).
+UNKNOWN_KEY_RULE = "WebhookUnknownKey"
 WEBHOOK_REQUEST = AllOf((MethodIs("POST"), PathMatches(WEBHOOK_PATH)))
 _INVALID_KEY = Block(InvalidApiKeyError("the API key is not valid"))
 
@@ -192,7 +197,7 @@ def firewall_rules(settings: FirewallSettings) -> tuple[Rule, ...]:
     if settings.key_prefix_gate:
         rules.append(
             MatchRule(
-                "WebhookUnknownKey",
+                UNKNOWN_KEY_RULE,
                 AllOf((WEBHOOK_REQUEST, Not(ApiKeyInPrefixSet()))),
                 _INVALID_KEY,
             )
@@ -311,17 +316,60 @@ def key_prefix_pattern(display_prefix: str) -> str:
     return f"^{display_prefix}{_KEY_CHARACTER}{{{tail}}}$"
 
 
-def key_prefix_patterns(keys: Iterable[ApiKey], now: datetime) -> list[str]:
-    """The set's content for ``keys``: one pattern per valid webhook key value, in order."""
-    prefixes = {
-        key.display_prefix for key in keys if key.scope is KeyScope.WEBHOOK and key.is_valid_at(now)
-    }
-    return sorted(key_prefix_pattern(p) for p in prefixes) or list(CLOSED_PATTERNS)
-
-
 class KeyPrefixSetFullError(SnsflowError):
     code = "key_prefix_set_full"
     http_status = 409
+
+
+@dataclass(frozen=True)
+class KeyPrefixSetPlan:
+    """What the key-prefix set should hold for a keys table, and what it leaves out."""
+
+    #: One pattern per valid webhook key value: all of them, always.
+    valid: tuple[str, ...]
+    #: Revoked or expired webhook key values kept while there is room, most recently retired
+    #: first: the authorizer refuses them with their own code, where the refusal is logged.
+    retired: tuple[str, ...]
+    #: Revoked or expired webhook key values the set has no room for, or marked leaked, most
+    #: recently retired first: the firewall refuses them (``invalid_api_key``).
+    left_out: tuple[ApiKey, ...]
+
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        return (*self.valid, *self.retired) or CLOSED_PATTERNS
+
+
+def plan_key_prefix_set(
+    keys: Iterable[ApiKey], now: datetime, capacity: int = MAX_PATTERNS_PER_SET
+) -> KeyPrefixSetPlan:
+    """The set's content for ``keys``: every valid webhook key value (more than ``capacity``
+    of them is :class:`KeyPrefixSetFullError`), then, in the room left, the revoked or expired
+    ones not marked leaked, the most recently retired first. Read keys never enter it."""
+    webhook = [key for key in keys if key.scope is KeyScope.WEBHOOK]
+    valid = sorted(
+        {key_prefix_pattern(key.display_prefix) for key in webhook if key.is_valid_at(now)}
+    )
+    if len(valid) > capacity:
+        raise KeyPrefixSetFullError(
+            f"the firewall admits at most {capacity} webhook key values and {len(valid)} would "
+            "be valid: revoke a key you no longer use (or rotate with a shorter --grace) first"
+        )
+    by_retirement = sorted(
+        ((retired, key) for key in webhook if (retired := key.retired_at(now)) is not None),
+        key=lambda item: (item[0], item[1].created_at, item[1].display_prefix),
+        reverse=True,
+    )
+    kept: list[str] = []
+    left_out: list[ApiKey] = []
+    for _, key in by_retirement:
+        pattern = key_prefix_pattern(key.display_prefix)
+        if pattern in valid or pattern in kept:
+            continue  # two values with one display prefix: one pattern admits both
+        if key.leaked_at is None and len(valid) + len(kept) < capacity:
+            kept.append(pattern)
+        else:
+            left_out.append(key)
+    return KeyPrefixSetPlan(tuple(valid), tuple(kept), tuple(left_out))
 
 
 class KeyPrefixSetChangedError(SnsflowError):
@@ -353,6 +401,7 @@ class KeyPrefixSet(Protocol):
 class SyncResult:
     before: tuple[str, ...]
     after: tuple[str, ...]
+    plan: KeyPrefixSetPlan
 
     @property
     def was_open(self) -> bool:
@@ -364,12 +413,29 @@ class SyncResult:
 
     @property
     def admitted(self) -> int:
-        return 0 if self.after == CLOSED_PATTERNS else len(self.after)
+        """Valid webhook key values admitted."""
+        return len(self.plan.valid)
+
+    @property
+    def retired_admitted(self) -> int:
+        """Revoked or expired webhook key values admitted (the authorizer refuses them)."""
+        return len(self.plan.retired)
+
+    @property
+    def pushed_out(self) -> tuple[ApiKey, ...]:
+        """Revoked or expired values this sync took out of the set for want of room: from now
+        on the firewall refuses them."""
+        before = set(self.before)
+        return tuple(
+            key
+            for key in self.plan.left_out
+            if key.leaked_at is None and key_prefix_pattern(key.display_prefix) in before
+        )
 
 
 @dataclass
 class KeyPrefixSync:
-    """Makes the key-prefix set admit exactly the valid webhook keys of ``keys`` (and any
+    """Makes the key-prefix set hold :func:`plan_key_prefix_set` of ``keys`` (and any
     ``also``): read the keys, read the set, write it if it differs; when another writer got
     in between (a stale lock token), start over from the keys. Idempotent."""
 
@@ -386,21 +452,15 @@ class KeyPrefixSync:
         for attempt in range(self.attempts):
             if attempt:
                 self.sleep(self.backoff_seconds * attempt)
-            wanted = key_prefix_patterns([*self.keys.all(), *extra], self.clock())
-            if len(wanted) > self.capacity:
-                raise KeyPrefixSetFullError(
-                    f"the firewall admits at most {self.capacity} webhook key values and "
-                    f"{len(wanted)} would be valid: revoke a key you no longer use (or rotate "
-                    "with a shorter --grace) first"
-                )
+            plan = plan_key_prefix_set([*self.keys.all(), *extra], self.clock(), self.capacity)
             current = self.prefix_set.read()
-            if set(current.patterns) == set(wanted):
-                return SyncResult(current.patterns, current.patterns)
+            if set(current.patterns) == set(plan.patterns):
+                return SyncResult(current.patterns, current.patterns, plan)
             try:
-                self.prefix_set.write(wanted, current.lock_token)
+                self.prefix_set.write(plan.patterns, current.lock_token)
             except KeyPrefixSetChangedError:
                 continue
-            return SyncResult(current.patterns, tuple(wanted))
+            return SyncResult(current.patterns, plan.patterns, plan)
         raise KeyPrefixSetChangedError(
             f"the firewall's key-prefix set kept changing during {self.attempts} attempts; "
             "run 'snsflow keys sync-firewall' again"
@@ -415,9 +475,11 @@ class GatedKeyStore:
     def __init__(self, store: KeyStore, sync: KeyPrefixSync) -> None:
         self._store = store
         self._sync = sync
+        #: Revoked or expired values that made room for the values added here.
+        self.pushed_out: list[ApiKey] = []
 
     def add(self, key: ApiKey) -> None:
-        self._sync.sync(also=[key])
+        self.pushed_out.extend(self._sync.sync(also=[key]).pushed_out)
         self._store.add(key)
 
     def named(self, name: str) -> list[ApiKey]:
@@ -431,3 +493,6 @@ class GatedKeyStore:
 
     def expire(self, key_hash: str, at: datetime) -> None:
         self._store.expire(key_hash, at)
+
+    def mark_leaked(self, key_hash: str, at: datetime) -> None:
+        self._store.mark_leaked(key_hash, at)

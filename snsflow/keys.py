@@ -65,6 +65,9 @@ class ApiKey(BaseModel):
     revoked_at: AwareDatetime | None = None
     expires_at: AwareDatetime | None = None
     last_used_at: AwareDatetime | None = None
+    #: When an operator said the value may be known to others (``--leaked``): from then on the
+    #: firewall admits it only while it is valid (``snsflow.firewall.plan_key_prefix_set``).
+    leaked_at: AwareDatetime | None = None
 
     def status_at(self, now: datetime) -> KeyStatus:
         if self.revoked_at is not None and self.revoked_at <= now:
@@ -75,6 +78,13 @@ class ApiKey(BaseModel):
 
     def is_valid_at(self, now: datetime) -> bool:
         return self.status_at(now) in (KeyStatus.ACTIVE, KeyStatus.EXPIRING)
+
+    def retired_at(self, now: datetime) -> datetime | None:
+        """When the value stopped being accepted (revoked or expired), or None while valid."""
+        ended = [
+            end for end in (self.revoked_at, self.expires_at) if end is not None and end <= now
+        ]
+        return min(ended, default=None)
 
     def use_is_unrecorded_at(self, now: datetime) -> bool:
         """True when ``last_used_at`` is older than the resolution we keep it to."""
@@ -140,6 +150,8 @@ class KeyStore(Protocol):
 
     def expire(self, key_hash: str, at: datetime) -> None: ...
 
+    def mark_leaked(self, key_hash: str, at: datetime) -> None: ...
+
 
 class InvalidKeyNameError(BadRequestError):
     code = "invalid_key_name"
@@ -173,21 +185,36 @@ def create_key(store: KeyStore, name: str, scope: KeyScope, now: datetime) -> Is
     return issued
 
 
-def revoke_keys(store: KeyStore, name: str, now: datetime) -> list[ApiKey]:
-    """Revoke every value of ``name`` that is still accepted; returns what was revoked."""
-    valid = _valid_named(store, name, now)
-    if not valid:
-        raise KeyNotFoundError(f"no active key named '{name}'")
+def revoke_keys(store: KeyStore, name: str, now: datetime, *, leaked: bool = False) -> list[ApiKey]:
+    """Revoke every value of ``name`` that is still accepted; returns what was revoked.
+
+    ``leaked``: every value of ``name``, revoked now or earlier, is marked leaked first, so the
+    firewall refuses them all; a name with no accepted value left is then no error (its values
+    are marked, which is what a retry after a failure needs)."""
+    if leaked:
+        check_key_name(name)
+        values = store.named(name)
+        if not values:
+            raise KeyNotFoundError(f"no key named '{name}'")
+        _mark_leaked(store, values, now)
+        valid = [key for key in values if key.is_valid_at(now)]
+    else:
+        valid = _valid_named(store, name, now)
+        if not valid:
+            raise KeyNotFoundError(f"no active key named '{name}'")
     for key in valid:
         store.revoke(key.key_hash, now)
     return valid
 
 
-def rotate_key(store: KeyStore, name: str, grace: timedelta, now: datetime) -> IssuedKey:
+def rotate_key(
+    store: KeyStore, name: str, grace: timedelta, now: datetime, *, leaked: bool = False
+) -> IssuedKey:
     """Add a new value to ``name`` (same scope) and let the older values expire after ``grace``.
 
     The new value is stored before the old ones are given an expiry, so there is never a moment
     without an accepted value. An older value that already expires sooner keeps its expiry.
+    ``leaked``: every older value is marked leaked, so the firewall refuses each once it expires.
     """
     if grace < timedelta(0):
         raise BadRequestError("the grace period cannot be negative")
@@ -197,11 +224,20 @@ def rotate_key(store: KeyStore, name: str, grace: timedelta, now: datetime) -> I
     newest = max(valid, key=lambda key: key.created_at)
     issued = issue_key(name, newest.scope, now)
     store.add(issued.key)
+    if leaked:
+        older = [key for key in store.named(name) if key.key_hash != issued.key.key_hash]
+        _mark_leaked(store, older, now)
     expiry = now + grace
     for key in valid:
         if key.expires_at is None or key.expires_at > expiry:
             store.expire(key.key_hash, expiry)
     return issued
+
+
+def _mark_leaked(store: KeyStore, keys: Sequence[ApiKey], now: datetime) -> None:
+    for key in keys:
+        if key.leaked_at is None:
+            store.mark_leaked(key.key_hash, now)
 
 
 def list_keys(store: KeyStore) -> Sequence[ApiKey]:

@@ -18,7 +18,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,7 +35,7 @@ from snsflow.cli.stack import (
     stack_outputs,
 )
 from snsflow.errors import SnsflowError
-from snsflow.firewall import GatedKeyStore, KeyPrefixSync
+from snsflow.firewall import GatedKeyStore, KeyPrefixSync, SyncResult
 from snsflow.keys import (
     DEFAULT_ROTATION_GRACE,
     ApiKey,
@@ -71,10 +71,11 @@ _CACHE_TIME = f"{AUTHORIZER_CACHE_TIME.total_seconds():g} s"
 @dataclass(frozen=True)
 class _Keys:
     """The keys table as a command uses it: ``store`` admits new webhook key values to the
-    firewall first when ``sync`` (the key-prefix set's) is known."""
+    firewall first (``gated``) when ``sync`` (the key-prefix set's) is known."""
 
     store: KeyStore
     sync: KeyPrefixSync | None
+    gated: GatedKeyStore | None = None
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -134,6 +135,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "revoke", parents=[target], help="revoke every value of a key at once"
     )
     revoke.add_argument("name", type=_key_name)
+    revoke.add_argument(
+        "--leaked",
+        action="store_true",
+        help="its values may be known to others: the firewall refuses them all from now on "
+        "(without it, a revoked value stays admitted while the firewall's key-prefix set has "
+        "room, so deliveries still using it reach the authorizer and are logged as revoked); "
+        "also for a key revoked earlier",
+    )
     revoke.set_defaults(handler=_with_store(_revoke))
 
     rotate = actions.add_parser(
@@ -151,12 +160,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         f"anything under {_CACHE_TIME}, they are refused within {_CACHE_TIME} (an authorizer "
         "trusts a key record it read that long)",
     )
+    rotate.add_argument(
+        "--leaked",
+        action="store_true",
+        help="the older values may be known to others: the firewall refuses each as soon as "
+        "it expires (with --grace 0: now) instead of keeping it for the authorizer to log",
+    )
     rotate.set_defaults(handler=_with_store(_rotate))
 
     sync = actions.add_parser(
         "sync-firewall",
         parents=[target],
-        help="make the firewall's key-prefix set admit exactly the valid webhook keys",
+        help="make the firewall's key-prefix set admit every valid webhook key value, and "
+        "revoked or expired ones while there is room",
     )
     sync.set_defaults(handler=_with_store(_sync_firewall))
 
@@ -226,7 +242,8 @@ def _keys(where: _Where) -> _Keys:
     except ValueError as error:
         raise UsageError(f"--key-prefix-set: {error}") from None
     sync = KeyPrefixSync(store, prefix_set, clock=_now)
-    return _Keys(GatedKeyStore(store, sync), sync)
+    gated = GatedKeyStore(store, sync)
+    return _Keys(gated, sync, gated)
 
 
 def _with_store(
@@ -273,8 +290,32 @@ def _synced(keys: _Keys, changed: str, scope: KeyScope | None = KeyScope.WEBHOOK
             "run 'snsflow keys sync-firewall'",
         )
         return EXIT_FAILED
-    print(f"The firewall admits {result.admitted} webhook key value(s).", file=sys.stderr)
+    _print_admitted(result, ".", keys.gated.pushed_out if keys.gated else [])
     return EXIT_OK
+
+
+def _print_admitted(result: SyncResult, how: str, pushed_out: Sequence[ApiKey] = ()) -> None:
+    """What the key-prefix set admits now, and which retired values it had no room left for
+    (in this sync, or ``pushed_out`` when a new value was admitted)."""
+    retired = (
+        f" and {result.retired_admitted} revoked or expired (the authorizer refuses and logs "
+        "their deliveries)"
+        if result.retired_admitted
+        else ""
+    )
+    print(
+        f"The firewall admits {result.admitted} valid webhook key value(s){retired}{how}",
+        file=sys.stderr,
+    )
+    if pushed := [*pushed_out, *result.pushed_out]:
+        names = ", ".join(sorted({f"'{key.name}'" for key in pushed}))
+        print(
+            f"note: no room is left in the firewall's key-prefix set for revoked or expired "
+            f"values of {names}: deliveries still using them are now refused by the firewall "
+            "(403 invalid_api_key, counted by its WebhookUnknownKey rule), not logged per "
+            "workflow",
+            file=sys.stderr,
+        )
 
 
 def _now() -> datetime:
@@ -293,9 +334,11 @@ def _create(args: argparse.Namespace, keys: _Keys) -> int:
 
 
 def _revoke(args: argparse.Namespace, keys: _Keys) -> int:
-    revoked = revoke_keys(keys.store, args.name, _now())
+    revoked = revoke_keys(keys.store, args.name, _now(), leaked=args.leaked)
+    leaked = " Marked leaked: the firewall refuses its values." if args.leaked else ""
     print(
-        f"Revoked API key '{args.name}' ({len(revoked)} value(s)): refused within {_CACHE_TIME}.",
+        f"Revoked API key '{args.name}' ({len(revoked)} value(s)): refused within "
+        f"{_CACHE_TIME}.{leaked}",
         flush=True,
     )
     return _synced(keys, f"key '{args.name}' was revoked", scope=None)
@@ -303,7 +346,7 @@ def _revoke(args: argparse.Namespace, keys: _Keys) -> int:
 
 def _rotate(args: argparse.Namespace, keys: _Keys) -> int:
     now = _now()
-    issued = rotate_key(keys.store, args.name, args.grace, now)
+    issued = rotate_key(keys.store, args.name, args.grace, now, leaked=args.leaked)
     if args.grace >= AUTHORIZER_CACHE_TIME:
         older = f"older values stay valid until {show_time(now + args.grace)}"
     else:
@@ -332,15 +375,14 @@ def _sync_firewall(_args: argparse.Namespace, keys: _Keys) -> int:
         how = "until now it admitted every well-formed key (never synced)"
     else:
         how = "updated"
-    print(f"The firewall admits {result.admitted} webhook key value(s): {how}.", file=sys.stderr)
+    _print_admitted(result, f": {how}.")
     return EXIT_OK
 
 
 def _status(key: ApiKey, now: datetime) -> str:
     status = key.status_at(now)
-    if status is KeyStatus.EXPIRING:
-        return f"expiring {show_time(key.expires_at)}"
-    return status.value
+    shown = f"expiring {show_time(key.expires_at)}" if status is KeyStatus.EXPIRING else status
+    return f"{shown}, leaked" if key.leaked_at else str(shown)
 
 
 def _list(args: argparse.Namespace, target: _Keys) -> int:
@@ -385,4 +427,5 @@ def _as_json(key: ApiKey, now: datetime) -> dict[str, str | None]:
         "lastUsedAt": iso(key.last_used_at),
         "expiresAt": iso(key.expires_at),
         "revokedAt": iso(key.revoked_at),
+        "leakedAt": iso(key.leaked_at),
     }

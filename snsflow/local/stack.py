@@ -597,8 +597,8 @@ class LocalStack:
         return _key_store(self._state.tables["Keys"], self._state.key_prefix_set)
 
     def sync_firewall(self) -> SyncResult | None:
-        """Make the key-prefix set admit exactly the valid webhook keys (``snsflow keys
-        sync-firewall``); None without a firewall."""
+        """Make the key-prefix set admit the valid webhook keys, then the revoked or expired
+        ones that fit (``snsflow keys sync-firewall``); None without a firewall."""
         prefix_set = self._state.key_prefix_set
         if prefix_set is None:
             return None

@@ -1,10 +1,10 @@
 """The keys table (schema :data:`snsflow.store.tables.KEYS`): the only code that talks to it.
 
 Item: ``keyHash`` (hex SHA-256 of the value), ``name``, ``scope``, ``displayPrefix``,
-``createdAt`` and, when set, ``revokedAt``, ``expiresAt``, ``lastUsedAt``. Times are stored as
-:func:`~snsflow.store.dynamodb.format_time` writes them (fixed width), so string order is time
-order — the ``byName`` index sorts by ``createdAt`` and conditions compare ``lastUsedAt`` as
-strings.
+``createdAt`` and, when set, ``revokedAt``, ``expiresAt``, ``lastUsedAt``, ``leakedAt``. Times
+are stored as :func:`~snsflow.store.dynamodb.format_time` writes them (fixed width), so string
+order is time order — the ``byName`` index sorts by ``createdAt`` and conditions compare
+``lastUsedAt`` as strings.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def _to_item(key: ApiKey) -> dict[str, Any]:
         ("revokedAt", key.revoked_at),
         ("expiresAt", key.expires_at),
         ("lastUsedAt", key.last_used_at),
+        ("leakedAt", key.leaked_at),
     ):
         if moment is not None:
             item[attribute] = format_time(moment)
@@ -75,6 +76,7 @@ def _from_item(item: dict[str, Any]) -> ApiKey:
         revoked_at=_parse_time(item.get("revokedAt")),
         expires_at=_parse_time(item.get("expiresAt")),
         last_used_at=_parse_time(item.get("lastUsedAt")),
+        leaked_at=_parse_time(item.get("leakedAt")),
     )
 
 
@@ -156,6 +158,13 @@ class DynamoKeyStore:
             "expiresAt",
             at,
             extra_condition="(attribute_not_exists(expiresAt) OR expiresAt > :at)",
+        )
+
+    def mark_leaked(self, key_hash: str, at: datetime) -> None:
+        """Mark a value leaked (the key-prefix set leaves it out once it is no longer valid);
+        a value already marked keeps its first time."""
+        self._conditional_set(
+            key_hash, "leakedAt", at, extra_condition="attribute_not_exists(leakedAt)"
         )
 
     def record_use(self, key_hash: str, at: datetime) -> None:

@@ -54,6 +54,7 @@ def test_workflows_folder_is_resolved_against_the_repository() -> None:
         ("sourceIpLimit", 9),  # WAF's lowest rate limit is 10
         ("keyPrefixGate", "maybe"),
         ("throttleRateLimit", 0),
+        ("firewallUnknownKeyAlarmThreshold", 0),
     ],
 )
 def test_an_invalid_value_is_refused_naming_its_context_key(key: str, value: object) -> None:

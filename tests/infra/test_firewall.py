@@ -50,6 +50,14 @@ def gateless_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     )
 
 
+@pytest.fixture(scope="module")
+def watchful_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """cdk.json's app with its own threshold for the unknown-key alarm, as ``-c`` passes it."""
+    return synthesize(
+        tmp_path_factory.mktemp("cdk-watchful"), firewallUnknownKeyAlarmThreshold="25"
+    )
+
+
 def _acl(app: Synthesized) -> dict[str, Any]:
     (acl,) = app.resources("AWS::WAFv2::WebACL").values()
     return dict(acl["Properties"])
@@ -247,6 +255,86 @@ def test_without_waf_there_is_no_firewall_and_no_set(variant_app: Synthesized) -
     assert variant_app.resources("AWS::WAFv2::WebACL") == {}
     assert variant_app.resources("AWS::WAFv2::RegexPatternSet") == {}
     assert KEY_PREFIX_SET_OUTPUT not in variant_app.template["Outputs"]
+    assert _firewall_alarms(variant_app) == []
+    assert "AWS/WAFV2" not in _dashboard(variant_app)
+
+
+# -- what the firewall refuses is heard of ------------------------------------------------------
+
+
+def _firewall_alarms(app: Synthesized) -> list[dict[str, Any]]:
+    return [
+        alarm["Properties"]
+        for alarm in app.resources("AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("Namespace") == "AWS/WAFV2"
+    ]
+
+
+def _dashboard(app: Synthesized) -> str:
+    (dashboard,) = app.resources("AWS::CloudWatch::Dashboard").values()
+    return json.dumps(render(dashboard["Properties"]["DashboardBody"]))
+
+
+def _web_acl_name(app: Synthesized) -> dict[str, Any]:
+    """The web ACL's name, as CloudFormation gives it: the first part of its ``Ref``."""
+    (acl_id,) = app.resources("AWS::WAFv2::WebACL")
+    return {"Fn::Select": [0, {"Fn::Split": ["|", {"Ref": acl_id}]}]}
+
+
+@pytest.mark.parametrize(("app_name", "threshold"), [("default_app", 1), ("watchful_app", 25)])
+def test_keys_refused_by_the_prefix_set_raise_one_alarm_per_stack(
+    request: pytest.FixtureRequest, app_name: str, threshold: int
+) -> None:
+    app: Synthesized = request.getfixturevalue(app_name)
+    metric_name = _rules(app)["WebhookUnknownKey"]["VisibilityConfig"]["MetricName"]
+
+    (alarm,) = _firewall_alarms(app)
+
+    assert alarm["AlarmName"] == "snsflow-WebhookUnknownKey"
+    assert (alarm["MetricName"], alarm["Statistic"], alarm["Period"]) == (
+        "BlockedRequests",
+        "Sum",
+        300,
+    )
+    assert sorted(alarm["Dimensions"], key=lambda d: d["Name"]) == [
+        {"Name": "Region", "Value": {"Ref": "AWS::Region"}},
+        {"Name": "Rule", "Value": metric_name},
+        {"Name": "WebACL", "Value": _web_acl_name(app)},
+    ]
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == (
+        "GreaterThanOrEqualToThreshold",
+        threshold,
+    )
+    assert (alarm["EvaluationPeriods"], alarm["TreatMissingData"]) == (1, "notBreaching")
+    assert "pushed out" in alarm["AlarmDescription"]
+    assert app.violations == []
+
+
+def test_the_dashboard_shows_what_each_firewall_rule_blocked(default_app: Synthesized) -> None:
+    (dashboard,) = default_app.resources("AWS::CloudWatch::Dashboard").values()
+    widgets = json.loads(render(dashboard["Properties"]["DashboardBody"]))["widgets"]
+
+    (blocked,) = [
+        widget["properties"]["metrics"]
+        for widget in widgets
+        if widget["properties"].get("title") == "Requests the firewall blocked, by rule"
+    ]
+
+    rules = sorted(_acl(default_app)["Rules"], key=lambda rule: rule["Priority"])
+    assert [(line[:2], line[5], line[-1]["label"]) for line in blocked] == [
+        (["AWS/WAFV2", "BlockedRequests"], rule["VisibilityConfig"]["MetricName"], rule["Name"])
+        for rule in rules
+    ]
+
+
+def test_without_the_gate_no_alarm_but_the_other_rules_still_show(
+    gateless_app: Synthesized,
+) -> None:
+    body = _dashboard(gateless_app)
+
+    assert _firewall_alarms(gateless_app) == []
+    assert "webhook-without-key" in body
+    assert "webhook-unknown-key" not in body
 
 
 def test_the_stage_throttle_applies_to_every_method(default_app: Synthesized) -> None:

@@ -566,7 +566,7 @@ def test_a_failed_events_queue_is_encrypted_kept_14_days_and_written_only_by_its
 # --- observability and outputs ---------------------------------------------------------------
 
 
-def test_alarms_cover_errors_denials_reconciler_work_and_failed_executions(
+def test_alarms_cover_errors_denials_unknown_keys_reconciler_work_and_failed_executions(
     default_app: Synthesized,
 ) -> None:
     alarms = default_app.resources("AWS::CloudWatch::Alarm").values()
@@ -575,6 +575,7 @@ def test_alarms_cover_errors_denials_reconciler_work_and_failed_executions(
         "snsflow-ApiServerErrorRate",
         "snsflow-DeniedRequestsSpike",
         "snsflow-ReconcilerWorkFound",
+        "snsflow-WebhookUnknownKey",
         *(f"snsflow-ExecutionsFailed-{w.id}" for w in REPOSITORY_WORKFLOWS),
         *(f"snsflow-FunctionErrors-{name}" for name in SNSFLOW_FUNCTIONS),
         *(f"snsflow-FailedEvents-{name}" for name in ASYNC_FUNCTIONS),

@@ -28,6 +28,8 @@ from snsflow.local.sns.dead_letters import DeadLetter, DeadLetterQueues
 LOGGER = logging.getLogger("snsflow.local.sns")
 #: The delivery log keeps this many most recent attempts.
 MAX_LOGGED_ATTEMPTS = 100_000
+#: ... and of each answer this many bytes of its body.
+MAX_LOGGED_RESPONSE_BYTES = 512
 
 
 class Outcome(StrEnum):
@@ -78,6 +80,9 @@ class DeliveryAttempt:
     at: datetime
     #: True when this attempt ended the delivery and the message went to a dead-letter queue.
     dead_lettered: bool = False
+    #: The start of the endpoint's answer (as SNS's delivery status logs record the endpoint's
+    #: response); None when there was no answer.
+    response: str | None = None
 
 
 @dataclass(order=True, slots=True)
@@ -225,7 +230,7 @@ class DeliveryWorkers:
                 delivery.subscription_arn,
             )
             return
-        status, error = self._post(delivery)
+        status, error, response = self._post(delivery)
         retryable = status is None or status >= 500
         has_retry = item.retries_done < len(delivery.retry_delays)
         if not retryable:
@@ -235,7 +240,9 @@ class DeliveryWorkers:
         dead_lettered = outcome in (Outcome.REJECTED, Outcome.FAILED) and self._dead_letter(
             delivery
         )
-        self._record(delivery, status, error, outcome, dead_lettered=dead_lettered)
+        self._record(
+            delivery, status, error, outcome, dead_lettered=dead_lettered, response=response
+        )
         if outcome is Outcome.RETRYING:
             delay = delivery.retry_delays[item.retries_done] * self._delay_scale
             self._schedule(delivery, due=self._clock() + delay, retries_done=item.retries_done + 1)
@@ -258,7 +265,8 @@ class DeliveryWorkers:
             return False
         return True
 
-    def _post(self, delivery: Delivery) -> tuple[int | None, str | None]:
+    def _post(self, delivery: Delivery) -> tuple[int | None, str | None, str | None]:
+        """The answer's status, what went wrong when there was none, and its body's start."""
         try:
             response = self._http.request(
                 "POST",
@@ -269,12 +277,13 @@ class DeliveryWorkers:
             )
         except urllib3.exceptions.NewConnectionError as exc:
             # Checked first: urllib3 makes it a subclass of its timeout errors.
-            return None, f"connection error: {type(exc).__name__}"
+            return None, f"connection error: {type(exc).__name__}", None
         except urllib3.exceptions.TimeoutError:
-            return None, "timeout"
+            return None, "timeout", None
         except urllib3.exceptions.HTTPError as exc:
-            return None, f"connection error: {type(exc).__name__}"
-        return response.status, None
+            return None, f"connection error: {type(exc).__name__}", None
+        body = response.data[:MAX_LOGGED_RESPONSE_BYTES].decode("utf-8", "replace")
+        return response.status, None, body
 
     def _record(
         self,
@@ -284,6 +293,7 @@ class DeliveryWorkers:
         outcome: Outcome,
         *,
         dead_lettered: bool = False,
+        response: str | None = None,
     ) -> None:
         key = (delivery.message_id, delivery.subscription_arn)
         with self._condition:
@@ -301,6 +311,7 @@ class DeliveryWorkers:
                     redelivery=delivery.redelivery,
                     at=datetime.now(UTC),
                     dead_lettered=dead_lettered,
+                    response=response,
                 )
             )
         # The endpoint URL is not logged: it carries the API key in its query string.

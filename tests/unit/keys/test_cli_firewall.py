@@ -42,7 +42,7 @@ def test_create_admits_the_new_webhook_key(
 
     assert code == 0
     assert prefix_set.read().patterns == _admitted(prefix_set, out.strip())
-    assert "The firewall admits 1 webhook key value(s)." in err
+    assert "The firewall admits 1 valid webhook key value(s)." in err
 
 
 def test_read_keys_do_not_enter_the_set(
@@ -57,7 +57,7 @@ def test_read_keys_do_not_enter_the_set(
     assert prefix_set.read().patterns == _admitted(prefix_set, webhook.strip())
 
 
-def test_rotate_admits_both_values_and_revoke_closes_the_set(
+def test_rotate_admits_both_values_and_revoke_keeps_them_for_the_authorizer(
     prefix_set: WafRegexPatternSet, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, first, _ = _run(capsys, "keys", "create", "prod-sns", "--key-prefix-set", prefix_set.arn)
@@ -66,11 +66,78 @@ def test_rotate_admits_both_values_and_revoke_closes_the_set(
     )
     rotated = prefix_set.read().patterns
 
-    code, _, _ = _run(capsys, "keys", "revoke", "prod-sns", "--key-prefix-set", prefix_set.arn)
+    code, _, err = _run(capsys, "keys", "revoke", "prod-sns", "--key-prefix-set", prefix_set.arn)
 
-    assert rotated == _admitted(prefix_set, first.strip(), second.strip())
+    assert set(rotated) == set(_admitted(prefix_set, first.strip(), second.strip()))
     assert code == 0
+    assert set(prefix_set.read().patterns) == set(rotated)
+    assert "admits 0 valid webhook key value(s) and 2 revoked or expired" in err
+
+
+def test_revoke_leaked_takes_every_value_of_the_key_out_of_the_set(
+    prefix_set: WafRegexPatternSet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    where = ("--key-prefix-set", prefix_set.arn)
+    _, other, _ = _run(capsys, "keys", "create", "audit-sns", *where)
+    _run(capsys, "keys", "create", "prod-sns", *where)
+    _run(capsys, "keys", "rotate", "prod-sns", "--grace", "1h", *where)
+
+    code, out, err = _run(capsys, "keys", "revoke", "prod-sns", "--leaked", *where)
+
+    assert code == 0
+    assert "Marked leaked" in out
+    assert prefix_set.read().patterns == _admitted(prefix_set, other.strip())
+    assert "admits 1 valid webhook key value(s)." in err
+
+
+def test_a_key_revoked_earlier_can_be_marked_leaked_later(
+    prefix_set: WafRegexPatternSet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    where = ("--key-prefix-set", prefix_set.arn)
+    _, value, _ = _run(capsys, "keys", "create", "prod-sns", *where)
+    _run(capsys, "keys", "revoke", "prod-sns", *where)
+    kept = prefix_set.read().patterns
+
+    codes = [_run(capsys, "keys", "revoke", "prod-sns", "--leaked", *where)[0] for _ in range(2)]
+    listed = _run(capsys, "keys", "list", "--json", *where)[1]
+
+    assert kept == _admitted(prefix_set, value.strip())
+    assert codes == [0, 0]  # a retry changes nothing and fails nothing
     assert prefix_set.read().patterns == CLOSED_PATTERNS
+    assert json.loads(listed)[0]["leakedAt"] is not None
+
+
+def test_rotate_leaked_without_grace_takes_the_older_value_out_at_once(
+    prefix_set: WafRegexPatternSet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    where = ("--key-prefix-set", prefix_set.arn)
+    _run(capsys, "keys", "create", "prod-sns", *where)
+
+    code, new, _ = _run(capsys, "keys", "rotate", "prod-sns", "--grace", "0", "--leaked", *where)
+    table = _run(capsys, "keys", "list", *where)[1]
+
+    assert code == 0
+    assert prefix_set.read().patterns == _admitted(prefix_set, new.strip())
+    assert "expired, leaked" in table
+
+
+def test_create_pushes_out_the_oldest_revoked_value_and_says_so(
+    key_store: DynamoKeyStore, prefix_set: WafRegexPatternSet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    values = []
+    for n in range(10):
+        code, out, _ = _run(capsys, "keys", "create", f"k{n}", "--key-prefix-set", prefix_set.arn)
+        assert code == 0
+        values.append(out.strip())
+    assert _run(capsys, "keys", "revoke", "k0", "--key-prefix-set", prefix_set.arn)[0] == 0
+
+    code, out, err = _run(capsys, "keys", "create", "k10", "--key-prefix-set", prefix_set.arn)
+
+    assert code == 0
+    assert set(prefix_set.read().patterns) == set(_admitted(prefix_set, *values[1:], out.strip()))
+    assert "no room is left" in err
+    assert "values of 'k0'" in err
+    assert "invalid_api_key" in err
 
 
 def test_the_stacks_outputs_name_the_table_and_the_set(
@@ -128,7 +195,7 @@ def test_sync_firewall_closes_a_set_never_synced(
 
     assert (code, again) == (0, 0)
     assert prefix_set.read().patterns == _admitted(prefix_set, value.strip())
-    assert "admits 1 webhook key value(s): until now it admitted every well-formed key" in err
+    assert "admits 1 valid webhook key value(s): until now it admitted every well-formed key" in err
     assert "nothing to change" in err_again
 
 

@@ -74,6 +74,52 @@ def test_revoking_an_unknown_or_already_revoked_name_is_not_found(
         revoke_keys(key_store, "prod-sns", NOW + timedelta(seconds=1))
 
 
+def test_revoking_a_leaked_key_marks_every_value_of_the_name(key_store: DynamoKeyStore) -> None:
+    first = create_key(key_store, "prod-sns", KeyScope.WEBHOOK, NOW)
+    second = rotate_key(key_store, "prod-sns", timedelta(0), NOW + timedelta(minutes=1))
+    other = create_key(key_store, "audit-sns", KeyScope.WEBHOOK, NOW)
+    at = NOW + timedelta(minutes=2)
+
+    revoked = revoke_keys(key_store, "prod-sns", at, leaked=True)
+
+    assert [key.key_hash for key in revoked] == [second.key.key_hash]  # the first had expired
+    for value in (first, second):
+        stored = key_store.get(value.key.key_hash)
+        assert stored is not None
+        assert stored.leaked_at == at
+    assert key_store.get(other.key.key_hash) == other.key
+
+
+def test_a_leaked_revocation_can_follow_a_plain_one_and_be_retried(
+    key_store: DynamoKeyStore,
+) -> None:
+    issued = create_key(key_store, "prod-sns", KeyScope.WEBHOOK, NOW)
+    revoke_keys(key_store, "prod-sns", NOW)
+
+    first = revoke_keys(key_store, "prod-sns", NOW + timedelta(minutes=1), leaked=True)
+    again = revoke_keys(key_store, "prod-sns", NOW + timedelta(minutes=2), leaked=True)
+
+    assert (first, again) == ([], [])
+    stored = key_store.get(issued.key.key_hash)
+    assert stored is not None
+    assert (stored.revoked_at, stored.leaked_at) == (NOW, NOW + timedelta(minutes=1))
+    with pytest.raises(KeyNotFoundError, match="no key named 'nobody'"):
+        revoke_keys(key_store, "nobody", NOW, leaked=True)
+
+
+def test_a_leaked_rotation_marks_the_older_values_only(key_store: DynamoKeyStore) -> None:
+    old = create_key(key_store, "prod-sns", KeyScope.WEBHOOK, NOW)
+    later = NOW + timedelta(minutes=1)
+
+    new = rotate_key(key_store, "prod-sns", timedelta(hours=1), later, leaked=True)
+
+    stored_old, stored_new = (key_store.get(v.key.key_hash) for v in (old, new))
+    assert stored_old is not None
+    assert stored_new is not None
+    assert (stored_old.leaked_at, stored_old.expires_at) == (later, later + timedelta(hours=1))
+    assert stored_new.leaked_at is None
+
+
 def test_rotation_overlaps_old_and_new_values_for_the_grace_period(
     key_store: DynamoKeyStore,
 ) -> None:

@@ -28,6 +28,7 @@ def test_every_field_survives_a_round_trip(key_store: DynamoKeyStore) -> None:
             "revoked_at": NOW + timedelta(hours=1),
             "expires_at": NOW + timedelta(hours=2),
             "last_used_at": NOW + timedelta(milliseconds=7),
+            "leaked_at": NOW + timedelta(minutes=30),
         }
     )
     key_store.add(key)
@@ -78,6 +79,17 @@ def test_revocation_keeps_its_first_time(key_store: DynamoKeyStore) -> None:
     key_store.revoke(key.key_hash, NOW + timedelta(hours=1))
 
     assert key_store.get(key.key_hash).revoked_at == NOW  # type: ignore[union-attr]
+
+
+def test_a_leak_mark_keeps_its_first_time(key_store: DynamoKeyStore) -> None:
+    key = _stored(key_store)
+
+    key_store.mark_leaked(key.key_hash, NOW)
+    key_store.mark_leaked(key.key_hash, NOW + timedelta(hours=1))
+    key_store.mark_leaked("0" * 64, NOW)  # no such key: nothing is created
+
+    assert key_store.get(key.key_hash).leaked_at == NOW  # type: ignore[union-attr]
+    assert key_store.all() == [key.model_copy(update={"leaked_at": NOW})]
 
 
 def test_expiry_can_only_move_earlier(key_store: DynamoKeyStore) -> None:

@@ -34,6 +34,8 @@ class Receiver:
     def __init__(self, statuses: Iterable[int] = (), default_status: int = 200) -> None:
         self._statuses = deque(statuses)
         self._default_status = default_status
+        #: The body of every answer.
+        self.answer_body = b""
         self._condition = threading.Condition()
         self._requests: list[ReceivedRequest] = []
         self.released = threading.Event()
@@ -126,8 +128,9 @@ class Receiver:
                 status = receiver._record(request)
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Length", "0")
+                    self.send_header("Content-Length", str(len(receiver.answer_body)))
                     self.end_headers()
+                    self.wfile.write(receiver.answer_body)
                 except OSError:  # the sender gave up (timeout test)
                     pass
 

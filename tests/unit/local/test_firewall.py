@@ -24,9 +24,8 @@ from snsflow.firewall import (
     SourceRateRule,
     firewall_rules,
     key_prefix_pattern,
-    key_prefix_patterns,
 )
-from snsflow.keys import ApiKey, KeyScope, display_prefix, is_well_formed, issue_key
+from snsflow.keys import KeyScope, display_prefix, is_well_formed, issue_key
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 KNOWN = issue_key("prod-sns", KeyScope.WEBHOOK, NOW)
@@ -257,27 +256,7 @@ def test_other_routes_are_not_rate_limited_by_the_firewall() -> None:
     assert answers == [None] * 50
 
 
-# -- the key-prefix set's content -----------------------------------------------------------------
-
-
-def _key(scope: KeyScope, **times: datetime) -> ApiKey:
-    return issue_key("k", scope, NOW).key.model_copy(update=times)
-
-
-def test_the_set_admits_valid_webhook_keys_only() -> None:
-    active = _key(KeyScope.WEBHOOK)
-    expiring = _key(KeyScope.WEBHOOK, expires_at=NOW + timedelta(hours=1))
-    expired = _key(KeyScope.WEBHOOK, expires_at=NOW - timedelta(seconds=1))
-    revoked = _key(KeyScope.WEBHOOK, revoked_at=NOW)
-    read = _key(KeyScope.READ)
-
-    patterns = key_prefix_patterns([active, expiring, expired, revoked, read], NOW)
-
-    assert patterns == sorted(key_prefix_pattern(key.display_prefix) for key in (active, expiring))
-
-
-def test_no_valid_webhook_key_closes_the_set() -> None:
-    assert key_prefix_patterns([_key(KeyScope.READ)], NOW) == list(CLOSED_PATTERNS)
+# -- the key-prefix set's patterns (its content: tests/unit/keys/test_key_prefix_set.py) -----
 
 
 @pytest.mark.parametrize("prefix", ["snsf_abc", "snsf_abcdefgh1", "xxxx_abcdefgh", "snsf_abc.efgh"])

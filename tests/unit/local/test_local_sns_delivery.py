@@ -13,6 +13,7 @@ from cryptography.x509.oid import NameOID
 from mypy_boto3_sns import SNSClient
 
 from snsflow.local.sns import LocalSns, Outcome, SigningIdentity
+from snsflow.local.sns.delivery import MAX_LOGGED_RESPONSE_BYTES
 from snsflow.sns import MessageVerifier, SnsMessage, load_signing_certificate, parse_message
 from snsflow.sns.messages import Notification, SubscriptionConfirmation, UnsubscribeConfirmation
 from tests.unit.local.conftest import DELAY_SCALE, sns_client_for
@@ -421,6 +422,23 @@ def test_a_4xx_answer_ends_the_delivery(
     assert [(a.status_code, a.outcome) for a in log] == [(403, Outcome.REJECTED)]
 
 
+def test_the_log_keeps_the_start_of_each_answer(
+    sns_client: SNSClient, topic_arn: str, local_sns: LocalSns
+) -> None:
+    answer = json.dumps({"error": {"code": "revoked_api_key", "message": "m" * 1000}})
+    with Receiver() as endpoint:
+        subscribe_and_confirm(sns_client, topic_arn, endpoint)
+        endpoint.answer_next(403)
+        endpoint.answer_body = answer.encode()
+
+        message_id = sns_client.publish(TopicArn=topic_arn, Message="refused")["MessageId"]
+
+        settle(local_sns)
+    (attempt,) = [a for a in local_sns.delivery_log() if a.message_id == message_id]
+    assert attempt.status_code == 403
+    assert attempt.response == answer[:MAX_LOGGED_RESPONSE_BYTES]
+
+
 def test_the_default_policy_gives_up_after_three_retries(
     sns_client: SNSClient, topic_arn: str, local_sns: LocalSns
 ) -> None:
@@ -488,7 +506,7 @@ def test_a_timeout_is_retried(
         log = [a for a in sns.delivery_log() if a.message_id == message_id]
     assert log[0].outcome is Outcome.RETRYING
     assert log[0].error == "timeout"
-    assert log[0].status_code is None
+    assert (log[0].status_code, log[0].response) == (None, None)
     assert log[-1].outcome is Outcome.DELIVERED
 
 
