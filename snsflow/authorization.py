@@ -51,6 +51,10 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/workflows/{workflowId}", KeyScope.READ),
     Route("GET", "/workflows/{workflowId}/executions", KeyScope.READ),
     Route("GET", "/executions/{executionId}", KeyScope.READ),
+    Route("GET", "/executions/{executionId}/history", KeyScope.READ),
+    Route("GET", "/me", KeyScope.READ),
+    Route("POST", "/executions/{executionId}/redrive", KeyScope.OPERATE),
+    Route("POST", "/executions/{executionId}/rerun", KeyScope.OPERATE),
 )
 _ROUTES_BY_METHOD_AND_RESOURCE = {(route.http_method, route.resource): route for route in ROUTES}
 
@@ -108,6 +112,12 @@ class ExpiredApiKeyError(ForbiddenError):
 
 class WrongKeyScopeError(ForbiddenError):
     code = "wrong_key_scope"
+
+
+class InsufficientScopeError(ForbiddenError):
+    """A key that may read, or deliver, calls a route that acts."""
+
+    code = "insufficient_scope"
 
 
 class KeyNotBoundError(ForbiddenError):
@@ -250,7 +260,12 @@ class Authorizer:
             raise RevokedApiKeyError(f"the API key '{key.name}' has been revoked")
         if status is KeyStatus.EXPIRED:
             raise ExpiredApiKeyError(f"this value of API key '{key.name}' has expired (rotated)")
-        if key.scope is not route.scope:
+        if route.scope is KeyScope.OPERATE and key.scope is not KeyScope.OPERATE:
+            raise InsufficientScopeError(
+                f"the API key '{key.name}' has scope '{key.scope}'; acting on executions needs "
+                f"a key of scope '{KeyScope.OPERATE}'"
+            )
+        if not key.scope.grants(route.scope):
             raise WrongKeyScopeError(
                 f"the API key '{key.name}' has scope '{key.scope}'; "
                 f"this route needs '{route.scope}'"

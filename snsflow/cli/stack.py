@@ -17,7 +17,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -28,6 +28,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import PydanticSerializationError
 
 from snsflow import __version__, aws
+from snsflow.actions import ExecutionHistory, RerunResult
 from snsflow.cli.arguments import http_url
 from snsflow.cli.main import EXIT_FAILED, EXIT_USAGE, first_problem, print_error
 from snsflow.errors import SnsflowError
@@ -204,13 +205,30 @@ class ReadApi:
         self._opener = urllib.request.build_opener(*handlers)
 
     def get(self, path: str, params: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+        return self._request("GET", path, params)
+
+    def post(self, path: str, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """POST with an empty body (the action routes take none)."""
+        return self._request("POST", path, (), headers, data=b"")
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: Sequence[tuple[str, str]] = (),
+        headers: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+    ) -> dict[str, Any]:
         url = self.api_url + path + (f"?{urllib.parse.urlencode(params)}" if params else "")
         request = urllib.request.Request(  # noqa: S310 - the scheme is checked in __init__
             url,
+            data=data,
+            method=method,
             headers={
                 "x-api-key": self._key,
                 "Accept": "application/json",
                 "User-Agent": f"snsflow-cli/{__version__}",
+                **(headers or {}),
             },
         )
         try:
@@ -259,6 +277,35 @@ class ReadApi:
 
     def execution(self, execution_id: str) -> ExecutionDetail:
         return _answer(ExecutionDetail, self.get(f"/executions/{_segment(execution_id)}"))
+
+    def history(self, execution_id: str, next_token: str | None = None) -> ExecutionHistory:
+        params = [("nextToken", next_token)] if next_token else []
+        path = f"/executions/{_segment(execution_id)}/history"
+        return _answer(ExecutionHistory, self.get(path, params))
+
+    def redrive(self, execution_id: str, idempotency_key: str | None = None) -> ExecutionDetail:
+        path = f"/executions/{_segment(execution_id)}/redrive"
+        return _answer(ExecutionDetail, self.post(path, _idempotency(idempotency_key)))
+
+    def rerun(self, execution_id: str, idempotency_key: str | None = None) -> RerunResult:
+        path = f"/executions/{_segment(execution_id)}/rerun"
+        return _answer(RerunResult, self.post(path, _idempotency(idempotency_key)))
+
+    def me(self) -> Caller:
+        return _answer(Caller, self.get("/me"))
+
+
+class Caller(BaseModel):
+    """``GET /me``: the key's name and scope."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    key_name: str = Field(alias="keyName")
+    scope: str
+
+
+def _idempotency(key: str | None) -> dict[str, str]:
+    return {"Idempotency-Key": key} if key else {}
 
 
 def is_visible_ascii(value: str) -> bool:

@@ -86,7 +86,7 @@ def test_info_file_names_every_address_key_and_ready_to_paste_endpoint(
     assert info["keyPrefixSetArn"] == local_stack.key_prefix_set_arn
     workflows = load_workflows(EXAMPLE_WORKFLOWS)
     key_names = {w.trigger.api_key_name for w in workflows}
-    assert set(info["keys"]) == key_names | {info["readKeyName"]}
+    assert set(info["keys"]) == key_names | {info["readKeyName"], info["operateKeyName"]}
     assert set(info["workflows"]) == {w.id for w in workflows}
     for workflow in workflows:
         entry = info["workflows"][workflow.id]
