@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
 import pytest
 
+from snsflow.cli.main import main
 from snsflow.cli.stack import ApiRequestError, ReadApi
 from snsflow.executions import execution_name
 from snsflow.local.stack import LocalStack, LocalStackConfig, wait_until
@@ -225,3 +228,71 @@ def test_rerun_refusals_start_and_write_nothing(driver: Driver, operator: ReadAp
 def test_me_names_the_key_and_its_scope(driver: Driver, operator: ReadApi) -> None:
     assert (operator.me().key_name, operator.me().scope) == ("local-operate", "operate")
     assert driver.api.me().scope == "read"
+
+
+def _snsflow(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_bulk_rerun_starts_exactly_one_run_per_failed_execution_even_when_run_twice(
+    driver: Driver, broken: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    info = tmp_path / "info.json"
+    driver.stack.write_info_file(info)
+    since = datetime.now(UTC).isoformat()
+    failed = _failed_executions(driver, FLAGGED, 3)
+    selection = ["--workflow", FLAGGED, "--status", "FAILED", "--since", since]
+    runs = Counter(driver.step_functions_runs(FLAGGED))
+
+    listed = _snsflow(
+        capsys, "executions", "rerun", *selection, "--dry-run", "--info-file", str(info)
+    )
+    first = _snsflow(capsys, "executions", "rerun", *selection, "--yes", "--info-file", str(info))
+    again = _snsflow(capsys, "executions", "rerun", *selection, "--yes", "--info-file", str(info))
+
+    assert listed[0] == 0
+    assert all(execution.execution_id in listed[1] for execution in failed)
+    assert Counter(driver.step_functions_runs(FLAGGED)) - runs == Counter(
+        f"{execution.execution_name}.r1" for execution in failed
+    )
+    assert first[0] == 0
+    assert "Started 3, skipped 0, failed 0." in first[1]
+    assert "[3/3]" in first[2]
+    assert again[0] == 0
+    assert "Started 0, skipped " in again[1]  # the originals, and any re-run failed by now
+    assert ", failed 0." in again[1]
+    for execution in failed:
+        assert (
+            f"{execution.execution_id}: re-run before, as {execution.execution_id}.r1" in again[1]
+        )
+        assert driver.api.execution(execution.execution_id).reruns == [
+            f"{execution.execution_id}.r1"
+        ]
+
+
+def test_cli_history_redrive_and_rerun(
+    driver: Driver, broken: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    info = tmp_path / "info.json"
+    driver.stack.write_info_file(info)
+    [failed] = _failed_executions(driver, FLAGGED, 1)
+    target = [failed.execution_id, "--info-file", str(info)]
+
+    history = _snsflow(capsys, "executions", "history", *target)
+    _set_fixed(driver.stack, True)
+    redrive = _snsflow(capsys, "executions", "redrive", *target)
+    _finished(driver, failed.execution_id, ExecutionStatus.SUCCEEDED)
+    refused = _snsflow(capsys, "executions", "redrive", *target)
+    rerun = _snsflow(capsys, "executions", "rerun", *target)
+
+    assert history[0] == 0
+    assert "Failed in state 'NotFixedYet'." in history[1]
+    assert redrive[0] == 0
+    assert f"Redriven {failed.execution_id}" in redrive[1]
+    assert refused[0] == 1
+    assert refused[2].count("\n") == 1
+    assert "not_redrivable" in refused[2]
+    assert rerun[0] == 0
+    assert f"as {failed.execution_id}.r1" in rerun[1]
