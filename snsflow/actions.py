@@ -359,8 +359,8 @@ class ActionService:
         self, execution_id: str, *, caller: str, idempotency_key: str | None
     ) -> ExecutionDetail:
         """Redrive the execution; its detail (``RUNNING``, or already further)."""
-        record = self._record(execution_id)
         digest = request_digest(caller, idempotency_key)
+        record = self._record(execution_id)
         if any(a.action == "redrive" and a.request_key == digest for a in record.actions):
             return execution_detail(record)  # the same request again: done already
         workflow = self._workflow(record)
@@ -379,9 +379,9 @@ class ActionService:
         self, execution_id: str, *, caller: str, idempotency_key: str | None
     ) -> tuple[RerunResult, bool]:
         """Start a re-run; returns it and whether it is new (False: the same request again)."""
+        digest = request_digest(caller, idempotency_key)
         record = self._record(execution_id)
         original = self._record(record.rerun_of) if record.rerun_of else record
-        digest = request_digest(caller, idempotency_key)
         key = rerun_message_key(digest)
         if idempotency_key is not None:
             earlier = self._records.get(original.workflow_id, key)
