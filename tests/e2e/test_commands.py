@@ -112,6 +112,7 @@ def test_demo_command_checks_every_step_and_exits_zero(tmp_path: Path) -> None:
     assert "every check passed" in result.stdout
     assert "[FAILED]" not in result.stdout
     assert "A-1004" in result.stdout
+    assert "Failed in state 'OrderRejected'." in result.stdout  # its step history
 
 
 def test_serve_refuses_a_bad_workflow_file_naming_the_file_and_field(
