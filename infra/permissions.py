@@ -84,8 +84,11 @@ ACCESS: dict[FunctionName, FunctionAccess] = {
         state_machine_actions=("states:StartExecution",),
         execution_actions=("states:DescribeExecution",),
     ),
-    # The read-only API and the executions page: workflows (one or all), executions through
-    # the indexes (newest first, by status, by execution id), a workflow's subscriptions.
+    # The API and the executions page: workflows (one or all), executions through the indexes
+    # (newest first, by status, by execution id), a workflow's subscriptions, an execution's
+    # step history. Acting (operate keys only): a redrive describes the execution, redrives it
+    # and updates its record; a re-run writes its record and the original's in one transaction
+    # (PutItem + UpdateItem), reads them back and starts the new execution.
     "query": FunctionAccess(
         tables=(
             TableGrant(WORKFLOWS, ("dynamodb:GetItem", "dynamodb:Scan")),
@@ -94,9 +97,16 @@ ACCESS: dict[FunctionName, FunctionAccess] = {
                 ("dynamodb:Query",),
                 indexes=("byReceivedAt", "byStatus", "byExecutionId"),
             ),
+            TableGrant(EXECUTIONS, ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")),
             TableGrant(SUBSCRIPTIONS, ("dynamodb:Query",)),
             # The delivery log and the subscriptions' health derived from it.
             TableGrant(DELIVERIES, ("dynamodb:Query",)),
+        ),
+        state_machine_actions=("states:StartExecution",),
+        execution_actions=(
+            "states:DescribeExecution",
+            "states:GetExecutionHistory",
+            "states:RedriveExecution",
         ),
     ),
 }

@@ -53,6 +53,10 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/workflows/{workflowId}/executions", KeyScope.READ),
     Route("GET", "/workflows/{workflowId}/deliveries", KeyScope.READ),
     Route("GET", "/executions/{executionId}", KeyScope.READ),
+    Route("GET", "/executions/{executionId}/history", KeyScope.READ),
+    Route("GET", "/me", KeyScope.READ),
+    Route("POST", "/executions/{executionId}/redrive", KeyScope.OPERATE),
+    Route("POST", "/executions/{executionId}/rerun", KeyScope.OPERATE),
 )
 _ROUTES_BY_METHOD_AND_RESOURCE = {(route.http_method, route.resource): route for route in ROUTES}
 
@@ -122,6 +126,12 @@ class ExpiredApiKeyError(KnownKeyRefusedError):
 
 class WrongKeyScopeError(KnownKeyRefusedError):
     code = "wrong_key_scope"
+
+
+class InsufficientScopeError(ForbiddenError):
+    """A key that may read, or deliver, calls a route that acts."""
+
+    code = "insufficient_scope"
 
 
 class KeyNotBoundError(KnownKeyRefusedError):
@@ -309,7 +319,12 @@ class Authorizer:
             raise ExpiredApiKeyError(
                 f"this value of API key '{key.name}' has expired (rotated)", key.name
             )
-        if key.scope is not route.scope:
+        if route.scope is KeyScope.OPERATE and key.scope is not KeyScope.OPERATE:
+            raise InsufficientScopeError(
+                f"the API key '{key.name}' has scope '{key.scope}'; acting on executions needs "
+                f"a key of scope '{KeyScope.OPERATE}'"
+            )
+        if not key.scope.grants(route.scope):
             raise WrongKeyScopeError(
                 f"the API key '{key.name}' has scope '{key.scope}'; "
                 f"this route needs '{route.scope}'",

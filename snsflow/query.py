@@ -46,8 +46,12 @@ from snsflow.workflows import WORKFLOW_ID_PATTERN
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
 #: ``<workflowId>.<execution name>`` (see :func:`snsflow.executions.execution_id`).
+#: A re-run's name ends in ``.r<n>`` (:func:`snsflow.actions.rerun_name`).
 _EXECUTION_ID = re.compile(
-    WORKFLOW_ID_PATTERN.strip("^$") + r"\.[A-Za-z0-9_-]{1," + f"{MAX_EXECUTION_NAME_LENGTH}" + "}"
+    WORKFLOW_ID_PATTERN.strip("^$")
+    + r"\.(?=[A-Za-z0-9_.-]{1,"
+    + f"{MAX_EXECUTION_NAME_LENGTH}"
+    + r"}$)[A-Za-z0-9_-]+(\.r[0-9]+)?"
 )
 _WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
 _UNSHOWN_SUBSCRIPTION_FIELDS = {"workflow_id", "subscription_arn", "last_error_code"}
@@ -169,14 +173,33 @@ class Execution(ApiModel):
     received_at: UtcTime
     started_at: UtcTime | None
     stopped_at: UtcTime | None
-    #: How many times SNS delivered the message (1 + redeliveries).
+    #: How many times SNS delivered the message (1 + redeliveries; 0 for a re-run).
     deliveries: int
     execution_arn: str | None
+    #: A re-run: the execution it re-runs.
+    rerun_of: str | None = None
+    #: How many times the execution was redriven.
+    redrive_count: int = 0
 
 
 class ExecutionPage(ApiModel):
     items: list[Execution]
     next_token: str | None
+
+
+class Action(ApiModel):
+    """Something done to an execution: a redrive or re-run through the API, or a recovery of
+    its message from a dead-letter queue (``snsflow recover``). ``by`` is a name, never a key."""
+
+    action: Literal["redrive", "rerun", "recover"]
+    by: str
+    at: UtcTime
+    #: ``rerun``: the new run.
+    execution_id: str | None = None
+    #: ``redrive``: the attempt it started (1 for the first redrive).
+    redrive_count: int | None = None
+    #: ``recover``: ``recovered`` or ``duplicate``.
+    outcome: str | None = None
 
 
 class ExecutionDetail(Execution):
@@ -200,6 +223,10 @@ class ExecutionDetail(Execution):
     console_url: str | None = None
     #: When the record expires (the retention).
     expires_at: UtcTime
+    #: The execution ids of its re-runs, oldest first.
+    reruns: list[str] = []
+    #: What was done to it, oldest first.
+    actions: list[Action] = []
 
 
 # -- filters --------------------------------------------------------------------------------------
@@ -413,14 +440,11 @@ class QueryService:
         return self._deliveries.page(workflow_id, filters, limit=limit, next_token=next_token)
 
     def get_execution(self, execution_id: str) -> ExecutionDetail:
-        if not _EXECUTION_ID.fullmatch(execution_id):
-            raise InvalidParameterError(
-                "executionId", "is not an execution id ('<workflowId>.<execution name>')"
-            )
+        check_execution_id(execution_id)
         record = self._lookup.find_by_execution_id(execution_id)
         if record is None:
             raise ExecutionNotFoundError(f"no execution '{execution_id}'")
-        return _detail(record)
+        return execution_detail(record)
 
     def _workflow(self, workflow_id: str) -> WorkflowRecord:
         workflow = self._workflows.get(workflow_id) if _WORKFLOW_ID.fullmatch(workflow_id) else None
@@ -479,6 +503,14 @@ def _newest(
     return [pair for pair, _ in zip(merged, range(limit), strict=False)]
 
 
+def check_execution_id(execution_id: str) -> None:
+    """A 400 naming the parameter unless ``execution_id`` could be an execution's id."""
+    if not _EXECUTION_ID.fullmatch(execution_id):
+        raise InvalidParameterError(
+            "executionId", "is not an execution id ('<workflowId>.<execution name>')"
+        )
+
+
 def webhook_url(api_url: str, workflow_id: str) -> str:
     return f"{api_url.rstrip('/')}/webhooks/{workflow_id}"
 
@@ -523,7 +555,25 @@ def _sns_message(record: ExecutionRecord, document: Any) -> dict[str, Any]:
     }
 
 
-def _detail(record: ExecutionRecord) -> ExecutionDetail:
+def _actions(record: ExecutionRecord) -> list[Action]:
+    taken = [
+        Action(
+            action=note.action,
+            by=note.by,
+            at=note.at,
+            execution_id=note.execution_id,
+            redrive_count=note.redrive_count,
+        )
+        for note in record.actions
+    ]
+    recovered = [
+        Action(action="recover", by=note.by, at=note.at, outcome=note.outcome)
+        for note in record.recoveries
+    ]
+    return sorted([*taken, *recovered], key=lambda action: action.at)
+
+
+def execution_detail(record: ExecutionRecord) -> ExecutionDetail:
     execution_input = _json_or_text(record.input)
     summary = record.model_dump(include=set(Execution.model_fields))
     return ExecutionDetail(
@@ -539,4 +589,6 @@ def _detail(record: ExecutionRecord) -> ExecutionDetail:
         sns_message=_sns_message(record, execution_input),
         console_url=console_url(record.execution_arn) if record.execution_arn else None,
         expires_at=record.expires_at,
+        reruns=list(record.reruns),
+        actions=_actions(record),
     )
