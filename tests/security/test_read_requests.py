@@ -362,6 +362,24 @@ hostile_statuses = st.one_of(
 )
 
 
+_OUTCOMES = ["accepted", "duplicate", "confirmed", "unsubscribed", "refused"]
+#: A delivery outcome in any case, with blanks around it (or none at all).
+valid_outcomes = encoded(
+    st.builds(
+        lambda name, upper, pad: pad + (name.upper() if upper else name) + pad,
+        st.sampled_from(_OUTCOMES),
+        st.booleans(),
+        st.sampled_from(["", " "]),
+    )
+    | st.sampled_from(["", " "])
+)
+hostile_outcomes = st.one_of(
+    encoded(st.sampled_from(["refused,accepted", "REFUSED!", "failed", "all", "*", "\x00"])),
+    st.integers(1, 5000).map(lambda n: b"r" * n),
+    hostile_bytes,
+)
+
+
 def _genuine_tokens(target: Target) -> st.SearchStrategy[str]:
     return st.sampled_from(target.tokens)
 
@@ -473,6 +491,16 @@ READ_ROUTES: dict[tuple[str, str], ReadRoute] = {
         {"workflowId": _WORKFLOW_ID},
         {
             "status": Values(_fixed(valid_statuses), _fixed(hostile_statuses)),
+            "since": _TIMES,
+            "until": _TIMES,
+            "limit": Values(_fixed(valid_limits), _fixed(hostile_limits)),
+            "nextToken": Values(valid_tokens, hostile_tokens),
+        },
+    ),
+    ("GET", "/workflows/{workflowId}/deliveries"): ReadRoute(
+        {"workflowId": _WORKFLOW_ID},
+        {
+            "outcome": Values(_fixed(valid_outcomes), _fixed(hostile_outcomes)),
             "since": _TIMES,
             "until": _TIMES,
             "limit": Values(_fixed(valid_limits), _fixed(hostile_limits)),
