@@ -178,6 +178,7 @@ def test_a_rerun_is_a_second_linked_execution_started_once_per_idempotency_key(
     assert rerun.execution_name == f"{failed.execution_name}.r1"
     assert rerun.rerun_of == failed.execution_id
     assert rerun.input == failed.input
+    assert rerun.sns_message["MessageId"] == failed.message_id  # the same message, run again
     assert again.status == 200
     assert again.json["execution"]["executionId"] == rerun.execution_id
     done = _finished(driver, rerun.execution_id, ExecutionStatus.SUCCEEDED)

@@ -22,6 +22,7 @@ from snsflow.actions import (
 from snsflow.executions import MAX_EXECUTION_NAME_LENGTH, ExecutionLauncher
 from snsflow.pagination import PageTokens
 from snsflow.query import ExecutionNotFoundError, InvalidParameterError
+from snsflow.reconciler import Reconciler, ReconcilerLimits
 from snsflow.stepfunctions import ExecutionDescription, HistoryPage
 from snsflow.store.executions import (
     ExecutionClaim,
@@ -67,6 +68,9 @@ class Workflows:
 
     def get(self, workflow_id: str) -> WorkflowRecord | None:
         return self.known.get(workflow_id)
+
+    def all(self) -> list[WorkflowRecord]:
+        return list(self.known.values())
 
 
 @pytest.fixture
@@ -413,3 +417,40 @@ def test_history_pages_end_where_no_state_is_open(
     assert step_functions.asked == [None, "sfn-1", "sfn-2"]
     with pytest.raises(InvalidParameterError, match="nextToken"):
         service.history(other.execution_id, first.next_token)
+
+
+def test_the_reconciler_settles_a_redriven_run_whose_status_events_were_lost(
+    service: ActionService, store: ExecutionStore, starter: FakeStarter, clock: Clock
+) -> None:
+    record = _ended(store)
+    service.redrive(record.execution_id, caller="on-call", idempotency_key=None)
+
+    class SecondAttemptSucceeded:
+        def describe(self, arn: str) -> ExecutionDescription:
+            return ExecutionDescription(
+                execution_arn=arn, status="SUCCEEDED", started_at=T0, output="{}", redrive_count=1
+            )
+
+    clock.advance(hours=1)
+    report = Reconciler(
+        workflows=Workflows({"order-events": workflow()}),
+        records=store,
+        launcher=ExecutionLauncher(store, starter, clock=clock, retention=timedelta(days=30)),
+        describer=SecondAttemptSucceeded(),
+        clock=clock,
+        limits=ReconcilerLimits(
+            start_grace=timedelta(minutes=5),
+            running_check_after=timedelta(minutes=15),
+            max_starts=10,
+            max_checks=10,
+        ),
+    ).run()
+
+    settled = store.get(record.workflow_id, record.message_id)
+    assert settled is not None
+    assert report.finished == 1
+    assert (settled.status, settled.redrive_count, settled.error) == (
+        ExecutionStatus.SUCCEEDED,
+        1,
+        None,
+    )
