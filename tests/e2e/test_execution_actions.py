@@ -250,10 +250,13 @@ def test_bulk_rerun_starts_exactly_one_run_per_failed_execution_even_when_run_tw
     listed = _snsflow(
         capsys, "executions", "rerun", *selection, "--dry-run", "--info-file", str(info)
     )
+    unasked = _snsflow(capsys, "executions", "rerun", *selection, "--info-file", str(info))
     first = _snsflow(capsys, "executions", "rerun", *selection, "--yes", "--info-file", str(info))
     again = _snsflow(capsys, "executions", "rerun", *selection, "--yes", "--info-file", str(info))
 
     assert listed[0] == 0
+    assert unasked[0] == 2  # no terminal to ask on, and no --yes: nothing started
+    assert "pass --yes" in unasked[2]
     assert all(execution.execution_id in listed[1] for execution in failed)
     assert Counter(driver.step_functions_runs(FLAGGED)) - runs == Counter(
         f"{execution.execution_name}.r1" for execution in failed
