@@ -300,3 +300,16 @@ def test_cli_history_redrive_and_rerun(
     assert "not_redrivable" in refused[2]
     assert rerun[0] == 0
     assert f"as {failed.execution_id}.r1" in rerun[1]
+
+
+def test_the_firewall_refuses_an_operate_key_on_the_webhook_route(driver: Driver) -> None:
+    answer = http_request(
+        driver.stack.api_url,
+        "POST",
+        f"/webhooks/{FLAGGED}",
+        b"{}",
+        {"x-api-key": driver.stack.operate_key, "Content-Type": "text/plain"},
+    )
+
+    # Only webhook values are in the firewall's key-prefix set: refused before the authorizer.
+    assert (answer.status, answer.code) == (403, "invalid_api_key")
