@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from snsflow.store.tables import EXECUTIONS, KEYS, SUBSCRIPTIONS, WORKFLOWS, TableSchema
+from snsflow.store.tables import (
+    DELIVERIES,
+    EXECUTIONS,
+    KEYS,
+    SUBSCRIPTIONS,
+    WORKFLOWS,
+    TableSchema,
+)
 
 FunctionName = Literal["authorizer", "webhook", "status", "reconciler", "query"]
 
@@ -39,6 +46,8 @@ ACCESS: dict[FunctionName, FunctionAccess] = {
         tables=(
             TableGrant(KEYS, ("dynamodb:BatchGetItem", "dynamodb:UpdateItem")),
             TableGrant(WORKFLOWS, ("dynamodb:BatchGetItem",)),
+            # Counts the refusals of a workflow's webhook in the delivery log.
+            TableGrant(DELIVERIES, ("dynamodb:UpdateItem",)),
         ),
     ),
     # Claims the message (a conditional UpdateItem), reads and records subscriptions, starts
@@ -49,6 +58,8 @@ ACCESS: dict[FunctionName, FunctionAccess] = {
             TableGrant(WORKFLOWS, ("dynamodb:GetItem",)),
             TableGrant(EXECUTIONS, ("dynamodb:UpdateItem",)),
             TableGrant(SUBSCRIPTIONS, ("dynamodb:GetItem", "dynamodb:UpdateItem")),
+            # The delivery log: an entry per delivery, a counter per kind of refusal and minute.
+            TableGrant(DELIVERIES, ("dynamodb:PutItem", "dynamodb:UpdateItem")),
         ),
         state_machine_actions=("states:StartExecution",),
         # A start answered ExecutionAlreadyExists (an earlier attempt got through) is described.
@@ -88,6 +99,8 @@ ACCESS: dict[FunctionName, FunctionAccess] = {
             ),
             TableGrant(EXECUTIONS, ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")),
             TableGrant(SUBSCRIPTIONS, ("dynamodb:Query",)),
+            # The delivery log and the subscriptions' health derived from it.
+            TableGrant(DELIVERIES, ("dynamodb:Query",)),
         ),
         state_machine_actions=("states:StartExecution",),
         execution_actions=(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Protocol
 
@@ -54,7 +54,7 @@ _EXECUTION_ID = re.compile(
     + r"}$)[A-Za-z0-9_-]+(\.r[0-9]+)?"
 )
 _WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
-_UNSHOWN_SUBSCRIPTION_FIELDS = {"workflow_id", "subscription_arn"}
+_UNSHOWN_SUBSCRIPTION_FIELDS = {"workflow_id", "subscription_arn", "last_error_code"}
 
 Clock = Callable[[], datetime]
 #: ISO 8601 UTC with milliseconds and a ``Z``, as stored.
@@ -133,6 +133,13 @@ class Subscription(ApiModel):
     updated_at: UtcTime
     last_error: str | None = None
     last_error_at: UtcTime | None = None
+    #: Derived from the delivery log when read (snsflow.delivery_reads, docs/deliveries.md).
+    health: str | None = None
+    last_delivery_at: UtcTime | None = None
+    last_accepted_at: UtcTime | None = None
+    refusals_last_hour: int = 0
+    refusals_last_day: int = 0
+    last_refusal_code: str | None = None
 
 
 class WorkflowView(ApiModel):
@@ -328,6 +335,18 @@ class SubscriptionSource(Protocol):
     def list_for_workflow(self, workflow_id: str) -> list[SubscriptionRecord]: ...
 
 
+class DeliveryLogReader(Protocol):
+    """:class:`snsflow.delivery_reads.DeliveryReader`."""
+
+    def page(
+        self, workflow_id: str, filters: Any, *, limit: int, next_token: str | None
+    ) -> ApiModel: ...
+
+    def health(
+        self, workflow_id: str, records: Iterable[SubscriptionRecord]
+    ) -> tuple[Mapping[str, ApiModel], list[SubscriptionRecord]]: ...
+
+
 # -- the queries ----------------------------------------------------------------------------------
 
 
@@ -344,7 +363,9 @@ class QueryService:
         tokens: PageTokens,
         clock: Clock,
         retention: timedelta,
+        deliveries: DeliveryLogReader | None = None,
     ) -> None:
+        self._deliveries = deliveries
         self._workflows = workflows
         self._executions = executions
         self._lookup = lookup
@@ -402,6 +423,22 @@ class QueryService:
             next_token=None if exhausted else self._tokens.issue(scope, cursor),
         )
 
+    def list_deliveries(
+        self,
+        workflow_id: str,
+        filters: Any,
+        *,
+        limit: int = DEFAULT_PAGE_SIZE,
+        next_token: str | None = None,
+    ) -> ApiModel:
+        """A page of a workflow's delivery log, newest first (snsflow.delivery_reads)."""
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidParameterError("limit", f"must be between 1 and {MAX_PAGE_SIZE}")
+        self._workflow(workflow_id)
+        if self._deliveries is None:
+            raise NotFoundError("this API keeps no delivery log")
+        return self._deliveries.page(workflow_id, filters, limit=limit, next_token=next_token)
+
     def get_execution(self, execution_id: str) -> ExecutionDetail:
         check_execution_id(execution_id)
         record = self._lookup.find_by_execution_id(execution_id)
@@ -426,6 +463,10 @@ class QueryService:
     def _view(self, workflow: WorkflowRecord, api_url: str) -> WorkflowView:
         since = self._clock() - self._retention
         subscriptions = self._subscriptions.list_for_workflow(workflow.workflow_id)
+        health: Mapping[str, ApiModel] = {}
+        if self._deliveries is not None:
+            health, unrecorded = self._deliveries.health(workflow.workflow_id, subscriptions)
+            subscriptions = [*subscriptions, *unrecorded]
         return WorkflowView(
             id=workflow.workflow_id,
             name=workflow.name,
@@ -436,7 +477,10 @@ class QueryService:
             state_machine_type=workflow.state_machine_type,
             subscriptions=[
                 Subscription.model_validate(
-                    s.model_dump(exclude={"workflow_id", "subscription_arn"})
+                    {
+                        **s.model_dump(exclude=_UNSHOWN_SUBSCRIPTION_FIELDS),
+                        **(h.model_dump() if (h := health.get(s.topic_arn)) else {}),
+                    }
                 )
                 for s in sorted(subscriptions, key=lambda s: s.topic_arn)
             ],

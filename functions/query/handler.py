@@ -24,6 +24,8 @@ from snsflow import aws
 from snsflow.actions import ActionService
 from snsflow.authorization import InsufficientScopeError
 from snsflow.clock import utc_now
+from snsflow.deliveries import delivery_log_shape
+from snsflow.delivery_reads import DeliveryFilters, DeliveryReader
 from snsflow.errors import NotFoundError, SnsflowError
 from snsflow.executions import CachedWorkflows, ExecutionLauncher
 from snsflow.keys import KeyScope
@@ -39,6 +41,7 @@ from snsflow.query import (
 )
 from snsflow.settings import QuerySettings
 from snsflow.stepfunctions import StepFunctionsExecutions
+from snsflow.store.deliveries import DeliveryLogStore
 from snsflow.store.execution_queries import ExecutionQueries
 from snsflow.store.executions import ExecutionStore
 from snsflow.store.subscriptions import SubscriptionStore
@@ -55,6 +58,7 @@ def _service() -> QueryService:
     settings = QuerySettings()
     dynamodb = aws.dynamodb_resource()
     executions = dynamodb.Table(settings.executions_table_name)
+    tokens = PageTokens(settings.pagination_secret.get_secret_value().encode("utf-8"))
     return QueryService(
         workflows=CachedWorkflows(
             WorkflowRegistry(dynamodb.Table(settings.workflows_table_name)),
@@ -64,9 +68,16 @@ def _service() -> QueryService:
         executions=ExecutionQueries(executions),
         lookup=ExecutionStore(executions),
         subscriptions=SubscriptionStore(dynamodb.Table(settings.subscriptions_table_name)),
-        tokens=PageTokens(settings.pagination_secret.get_secret_value().encode("utf-8")),
+        tokens=tokens,
         clock=utc_now,
         retention=timedelta(days=settings.execution_retention_days),
+        deliveries=DeliveryReader(
+            DeliveryLogStore(dynamodb.Table(settings.deliveries_table_name)),
+            delivery_log_shape(settings),
+            tokens=tokens,
+            clock=utc_now,
+            silent_after=timedelta(hours=settings.subscription_silent_after_hours),
+        ),
     )
 
 
@@ -155,6 +166,20 @@ def list_executions(
 ) -> Response[dict[str, Any]]:
     filters = ExecutionFilters.from_parameters(status, since, until)
     page = _service().list_executions(workflow_id, filters, limit=limit, next_token=next_token)
+    return _json(200, page.to_json())
+
+
+@app.get("/workflows/<workflow_id>/deliveries")
+def list_deliveries(
+    workflow_id: str,
+    outcome: Annotated[str | None, Query(max_length=40)] = None,
+    since: Annotated[ParameterTime | None, Query()] = None,
+    until: Annotated[ParameterTime | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    next_token: Annotated[str | None, Query(alias="nextToken", max_length=4096)] = None,
+) -> Response[dict[str, Any]]:
+    filters = DeliveryFilters.from_parameters(outcome, since, until)
+    page = _service().list_deliveries(workflow_id, filters, limit=limit, next_token=next_token)
     return _json(200, page.to_json())
 
 

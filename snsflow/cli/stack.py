@@ -31,6 +31,7 @@ from snsflow import __version__, aws
 from snsflow.actions import ExecutionHistory, RerunResult
 from snsflow.cli.arguments import http_url
 from snsflow.cli.main import EXIT_FAILED, EXIT_USAGE, first_problem, print_error
+from snsflow.delivery_reads import DeliveryPage
 from snsflow.errors import SnsflowError
 from snsflow.net import is_loopback_host
 from snsflow.query import ExecutionDetail, ExecutionPage, WorkflowList, WorkflowView
@@ -313,6 +314,25 @@ class ReadApi:
 
     def me(self) -> Caller:
         return _answer(Caller, self.get("/me"))
+
+    def deliveries(
+        self,
+        workflow_id: str,
+        *,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        next_token: str | None = None,
+    ) -> DeliveryPage:
+        params: list[tuple[str, str]] = [("outcome", outcome)] if outcome else []
+        if since is not None:
+            params.append(("since", since.astimezone(UTC).isoformat()))
+        if limit is not None:
+            params.append(("limit", str(limit)))
+        if next_token:
+            params.append(("nextToken", next_token))
+        path = f"/workflows/{_segment(workflow_id)}/deliveries"
+        return _answer(DeliveryPage, self.get(path, params))
 
 
 class Caller(BaseModel):

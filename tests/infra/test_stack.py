@@ -29,7 +29,14 @@ from snsflow.settings import (
     WebhookSettings,
 )
 from snsflow.sns.errors import MessageTooLargeError
-from snsflow.store.tables import ALL_TABLES, EXECUTIONS, KEYS, SUBSCRIPTIONS, WORKFLOWS
+from snsflow.store.tables import (
+    ALL_TABLES,
+    DELIVERIES,
+    EXECUTIONS,
+    KEYS,
+    SUBSCRIPTIONS,
+    WORKFLOWS,
+)
 from snsflow.store.workflows import WorkflowRecord
 from snsflow.workflows import load_workflows
 from tests.infra.conftest import Synthesized
@@ -121,13 +128,15 @@ def test_tables_follow_their_schemas_on_demand_with_pitr(default_app: Synthesize
         }
 
 
-def test_executions_expire_by_ttl_and_only_they_do(default_app: Synthesized) -> None:
+def test_executions_and_the_delivery_log_expire_by_ttl_and_only_they_do(
+    default_app: Synthesized,
+) -> None:
     for schema in ALL_TABLES:
         table = default_app.resources("AWS::DynamoDB::Table")[
             default_app.logical_id(default_app.stack.data.table(schema))
         ]
         ttl = table["Properties"].get("TimeToLiveSpecification")
-        if schema is EXECUTIONS:
+        if schema in (EXECUTIONS, DELIVERIES):
             assert ttl == {"AttributeName": "expiresAt", "Enabled": True}
         else:
             assert ttl is None
@@ -266,6 +275,11 @@ def test_webhook_role_holds_exactly_its_statements(default_app: Synthesized) -> 
             "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
             "Resource": [_arn(app, app.stack.data.table(SUBSCRIPTIONS))],
         },
+        {
+            "Effect": "Allow",
+            "Action": ["dynamodb:PutItem", "dynamodb:UpdateItem"],
+            "Resource": [_arn(app, app.stack.data.table(DELIVERIES))],
+        },
         {"Effect": "Allow", "Action": ["states:StartExecution"], "Resource": machines},
         {
             "Effect": "Allow",
@@ -295,6 +309,11 @@ def test_authorizer_role_reads_keys_and_workflows_and_records_key_use(
                 "Effect": "Allow",
                 "Action": ["dynamodb:BatchGetItem"],
                 "Resource": [_arn(app, app.stack.data.table(WORKFLOWS))],
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["dynamodb:UpdateItem"],
+                "Resource": [_arn(app, app.stack.data.table(DELIVERIES))],
             },
         ]
     )

@@ -78,6 +78,7 @@ def test_every_read_route_the_api_serves_is_guarded() -> None:
         "/workflows",
         "/workflows/{workflowId}",
         "/workflows/{workflowId}/executions",
+        "/workflows/{workflowId}/deliveries",
         "/executions/{executionId}",
         "/executions/{executionId}/history",
         "/me",
