@@ -300,6 +300,10 @@ def test_cli_history_redrive_and_rerun(
     assert "not_redrivable" in refused[2]
     assert rerun[0] == 0
     assert f"as {failed.execution_id}.r1" in rerun[1]
+    shown = _snsflow(capsys, "executions", "show", *target)
+    assert f"Re-runs        {failed.execution_id}.r1" in shown[1]
+    assert "redrive 1  by local-operate" in shown[1]
+    assert f"re-run as {failed.execution_id}.r1  by local-operate" in shown[1]
 
 
 def test_the_firewall_refuses_an_operate_key_on_the_webhook_route(driver: Driver) -> None:

@@ -1155,8 +1155,8 @@ def test_every_command_that_reads_the_info_file_is_fed_hostile_ones() -> None:
     }
     fed = {_prog(words) for words in _INFO_FILE_COMMANDS}
     # `executions show|watch|history` and `deliveries` read it as `executions list` does
-    # (stack.read_api; redrive and rerun read its operate key instead); `local serve` writes it (its refusals are in
-    # test_any_command_line_fails_cleanly).
+    # (stack.read_api; redrive and rerun read its operate key instead); `local serve` writes it
+    # (its refusals are in test_any_command_line_fails_cleanly).
     assert reading - fed == {
         "snsflow executions show",
         "snsflow executions watch",
