@@ -19,6 +19,7 @@ from snsflow.actions import (
     NotRerunnableError,
     rerun_name,
 )
+from snsflow.errors import DependencyUnavailableError
 from snsflow.executions import MAX_EXECUTION_NAME_LENGTH, ExecutionLauncher
 from snsflow.pagination import PageTokens
 from snsflow.query import ExecutionNotFoundError, InvalidParameterError
@@ -48,9 +49,17 @@ class FakeStepFunctions:
     #: Runs as Step Functions redrives (the new attempt may end before the caller goes on).
     while_redriving: Callable[[], object] = lambda: None
 
+    #: Client token -> redrive time: Step Functions answers a repeated token as the first time.
+    tokens: dict[str, datetime] = field(default_factory=dict)
+
     def describe(self, arn: str) -> ExecutionDescription:
-        fields = {"execution_arn": arn, "status": "FAILED", "started_at": T0} | self.description
-        return ExecutionDescription.model_validate(fields)
+        fields = {
+            "execution_arn": arn,
+            "status": "RUNNING" if self.tokens else "FAILED",
+            "started_at": T0,
+            "redrive_count": len(self.tokens),
+        }
+        return ExecutionDescription.model_validate(fields | self.description)
 
     def history(self, arn: str, *, next_token: str | None, max_results: int) -> HistoryPage:
         self.asked.append(next_token)
@@ -58,8 +67,11 @@ class FakeStepFunctions:
 
     def redrive(self, arn: str, *, client_token: str) -> datetime:
         self.redrives.append((arn, client_token))
+        if client_token in self.tokens:
+            return self.tokens[client_token]
+        self.tokens[client_token] = T0 + timedelta(hours=len(self.tokens) + 1)
         self.while_redriving()
-        return T0 + timedelta(hours=1)
+        return self.tokens[client_token]
 
 
 @dataclass
@@ -167,6 +179,29 @@ def test_a_redrive_puts_the_record_back_to_running_and_notes_who(
     [action] = detail.actions
     assert (action.action, action.by, action.redrive_count) == ("redrive", "on-call", 1)
     assert action.at == T0 + timedelta(hours=1)  # Step Functions' redrive time
+
+
+def test_a_redrive_retried_after_its_record_write_failed_completes_once(
+    service: ActionService,
+    store: ExecutionStore,
+    step_functions: FakeStepFunctions,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    record = _ended(store)
+    with monkeypatch.context() as outage:
+        outage.setattr(store, "record_redrive", _raise_outage)
+        with pytest.raises(DependencyUnavailableError):
+            service.redrive(record.execution_id, caller="on-call", idempotency_key="k-1")
+
+    detail = service.redrive(record.execution_id, caller="on-call", idempotency_key="k-1")
+
+    assert len(step_functions.tokens) == 1  # one redrive: the retry was answered as the first
+    assert (detail.status, detail.redrive_count) == (ExecutionStatus.RUNNING, 1)
+    assert [(a.action, a.redrive_count) for a in detail.actions] == [("redrive", 1)]
+
+
+def _raise_outage(*_args: object, **_kwargs: object) -> bool:
+    raise DependencyUnavailableError("DynamoDB is unavailable")
 
 
 def test_the_same_redrive_request_again_redrives_once(
