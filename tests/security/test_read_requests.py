@@ -46,6 +46,7 @@ from hypothesis import strategies as st
 
 from functions.query import handler as query_handler
 from snsflow.authorization import ROUTES
+from snsflow.deliveries import DeliveryOutcome
 from snsflow.executions import execution_id
 from snsflow.gateway_responses import PAGE_ROUTE
 from snsflow.local.stack import LocalStack, wait_until
@@ -362,6 +363,14 @@ hostile_statuses = st.one_of(
 )
 
 
+_OUTCOMES = [outcome.value for outcome in DeliveryOutcome]
+valid_outcomes = encoded(st.sampled_from(_OUTCOMES))
+hostile_outcomes = st.one_of(
+    encoded(st.sampled_from([o.upper() for o in _OUTCOMES] + ["refused,accepted", "*", "all"])),
+    hostile_bytes,
+)
+
+
 def _genuine_tokens(target: Target) -> st.SearchStrategy[str]:
     return st.sampled_from(target.tokens)
 
@@ -487,6 +496,16 @@ READ_ROUTES: dict[tuple[str, str], ReadRoute] = {
         {"nextToken": Values(valid_tokens, hostile_tokens)},
     ),
     ("GET", "/me"): ReadRoute({}, {}),
+    ("GET", "/workflows/{workflowId}/deliveries"): ReadRoute(
+        {"workflowId": _WORKFLOW_ID},
+        {
+            "outcome": Values(_fixed(valid_outcomes), _fixed(hostile_outcomes)),
+            "since": _TIMES,
+            "until": _TIMES,
+            "limit": Values(_fixed(valid_limits), _fixed(hostile_limits)),
+            "nextToken": Values(valid_tokens, hostile_tokens),
+        },
+    ),
 }
 PATH_PARAMETER_NAMES = {name for route in READ_ROUTES.values() for name in route.path_parameters}
 
