@@ -111,7 +111,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show = actions.add_parser(
         "show", parents=[common], help="one execution: input, output or error, SNS message"
     )
-    show.add_argument("execution_id", metavar="EXECUTION_ID")
+    show.add_argument(
+        "execution_id",
+        metavar="EXECUTION_ID",
+        help="an execution id (<workflow>.<name>), or the SNS MessageId of its message",
+    )
     show.add_argument("--json", action="store_true", help="print the API's JSON")
     show.set_defaults(handler=run_with_api("executions", _show))
 

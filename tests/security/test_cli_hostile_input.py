@@ -157,7 +157,7 @@ class Answer:
     misbehaviour: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     #: When set, the body by route instead: ``workflows``, ``workflow``, ``executions``,
-    #: ``execution``, ``history``, ``rerun`` (the shapes of the API).
+    #: ``execution``, ``history``, ``rerun``, ``deliveries`` (the shapes of the API).
     by_route: dict[str, bytes] | None = None
 
     def body_for(self, path: str) -> bytes:
@@ -877,14 +877,16 @@ DOCUMENTS: dict[str, dict[str, Any]] = {
             {
                 "at": _TIME,
                 "outcome": "refused",
-                "code": "signature_mismatch",
-                "topicArn": "arn:aws:sns:us-east-1:123456789012:orders",
+                "code": "revoked_api_key",
+                "topicArn": TOPIC_ARN,
                 "messageId": "m-1",
                 "requestId": "r-1",
                 "executionId": None,
                 "keyName": "prod-sns",
                 "count": 3,
                 "sampled": True,
+                "lastAt": _TIME,
+                "samples": [{"at": _TIME, "requestId": "r-1", "keyName": "prod-sns"}],
             }
         ],
         "nextToken": None,
@@ -939,6 +941,7 @@ _TIME_FIELDS = [
     ("history", ("states", 0, "exitedAt")),
     ("rerun", ("execution", "receivedAt")),
     ("deliveries", ("items", 0, "at")),
+    ("deliveries", ("items", 0, "lastAt")),
 ]
 
 
@@ -989,6 +992,7 @@ def spoiled_documents(draw: st.DrawFn) -> dict[str, bytes]:
     documents["deliveries"]["nextToken"] = token
     if token is not None and draw(st.booleans()):
         documents["executions"]["items"] = []  # pages of nothing, without end
+        documents["deliveries"]["items"] = []
     return {name: json.dumps(doc).encode() for name, doc in documents.items()}
 
 
@@ -1042,8 +1046,9 @@ _API_COMMANDS = [
     ["executions", "redrive", "order-events.m-1"],
     ["executions", "rerun", "order-events.m-1"],
     ["executions", "rerun", "--workflow", "order-events", "--yes"],
-    ["deliveries", "order-events"],
     ["publish", "order-events", "--timeout", "0.5"],
+    ["deliveries", "order-events"],
+    ["deliveries", "order-events", "--follow", "--interval", "0", "--max-polls", "2"],
 ]
 
 
@@ -1144,6 +1149,8 @@ _INFO_FILE_COMMANDS = [
     ["keys", "rotate", "extra-sns", "--grace", "0"],
     ["keys", "sync-firewall"],
     ["publish", "order-events", "--timeout", "0.5"],
+    ["deliveries", "order-events"],
+    ["deliveries", "order-events", "--follow", "--interval", "0", "--max-polls", "2"],
 ]
 
 
@@ -1199,6 +1206,8 @@ _ENVIRONMENT_COMMANDS = [
     ["keys", "list"],
     ["subscribe", "order-events", TOPIC_ARN, "--webhook-url", "http://127.0.0.1:1/w"],
     ["publish", "order-events", "--timeout", "0.5"],
+    ["deliveries", "order-events"],
+    ["deliveries", "order-events", "--follow", "--interval", "0", "--max-polls", "2"],
 ]
 
 

@@ -364,9 +364,19 @@ hostile_statuses = st.one_of(
 
 
 _OUTCOMES = [outcome.value for outcome in DeliveryOutcome]
-valid_outcomes = encoded(st.sampled_from(_OUTCOMES))
+#: A delivery outcome in any case, with blanks around it (or none at all).
+valid_outcomes = encoded(
+    st.builds(
+        lambda name, upper, pad: pad + (name.upper() if upper else name) + pad,
+        st.sampled_from(_OUTCOMES),
+        st.booleans(),
+        st.sampled_from(["", " "]),
+    )
+    | st.sampled_from(["", " "])
+)
 hostile_outcomes = st.one_of(
-    encoded(st.sampled_from([o.upper() for o in _OUTCOMES] + ["refused,accepted", "*", "all"])),
+    encoded(st.sampled_from(["refused,accepted", "REFUSED!", "failed", "all", "*", "\x00"])),
+    st.integers(1, 5000).map(lambda n: b"r" * n),
     hostile_bytes,
 )
 
@@ -488,14 +498,6 @@ READ_ROUTES: dict[tuple[str, str], ReadRoute] = {
             "nextToken": Values(valid_tokens, hostile_tokens),
         },
     ),
-    ("GET", "/executions/{executionId}"): ReadRoute(
-        {"executionId": Values(valid_execution_ids, hostile_execution_ids)}, {}
-    ),
-    ("GET", "/executions/{executionId}/history"): ReadRoute(
-        {"executionId": Values(valid_execution_ids, hostile_execution_ids)},
-        {"nextToken": Values(valid_tokens, hostile_tokens)},
-    ),
-    ("GET", "/me"): ReadRoute({}, {}),
     ("GET", "/workflows/{workflowId}/deliveries"): ReadRoute(
         {"workflowId": _WORKFLOW_ID},
         {
@@ -506,6 +508,14 @@ READ_ROUTES: dict[tuple[str, str], ReadRoute] = {
             "nextToken": Values(valid_tokens, hostile_tokens),
         },
     ),
+    ("GET", "/executions/{executionId}"): ReadRoute(
+        {"executionId": Values(valid_execution_ids, hostile_execution_ids)}, {}
+    ),
+    ("GET", "/executions/{executionId}/history"): ReadRoute(
+        {"executionId": Values(valid_execution_ids, hostile_execution_ids)},
+        {"nextToken": Values(valid_tokens, hostile_tokens)},
+    ),
+    ("GET", "/me"): ReadRoute({}, {}),
 }
 PATH_PARAMETER_NAMES = {name for route in READ_ROUTES.values() for name in route.path_parameters}
 
