@@ -585,7 +585,8 @@ def _sns_message(record: ExecutionRecord, document: Any) -> dict[str, Any]:
     fields = document if isinstance(document, dict) else {}
     return {
         "Type": "Notification",
-        "MessageId": record.message_id,
+        # The input's: a re-run's record is keyed by its request, its message is the original's.
+        "MessageId": fields.get("messageId") or record.message_id,
         "TopicArn": record.topic_arn,
         "Subject": record.subject,
         # None when the message was too large to keep twice (``rawMessageOmitted``); the input's

@@ -46,6 +46,7 @@ from hypothesis import strategies as st
 
 from functions.query import handler as query_handler
 from snsflow.authorization import ROUTES
+from snsflow.deliveries import DeliveryOutcome
 from snsflow.executions import execution_id
 from snsflow.gateway_responses import PAGE_ROUTE
 from snsflow.local.stack import LocalStack, wait_until
@@ -362,7 +363,7 @@ hostile_statuses = st.one_of(
 )
 
 
-_OUTCOMES = ["accepted", "duplicate", "confirmed", "unsubscribed", "refused"]
+_OUTCOMES = [outcome.value for outcome in DeliveryOutcome]
 #: A delivery outcome in any case, with blanks around it (or none at all).
 valid_outcomes = encoded(
     st.builds(
