@@ -256,11 +256,14 @@ class Authorizer:
         :class:`ForbiddenError` saying why not. A refused webhook request of an existing
         workflow goes to the delivery log (its key's name when the key is known)."""
         try:
-            return self._decide(request)
+            grant = self._decide(request)
         except (UnauthorizedError, ForbiddenError) as error:
             if self._log is not None:
                 self._log_refusal(request, error)
             raise
+        if self._log is not None:
+            self._log.write_due()
+        return grant
 
     def _log_refusal(self, request: AccessRequest, error: SnsflowError) -> None:
         assert self._log is not None

@@ -223,6 +223,12 @@ class DeliveryLog:
             pending.notifications += 1
         self._write_due(at)
 
+    def write_due(self) -> None:
+        """Write what is due; for a request that logs nothing (an allowed one), so that counts
+        go out with the instance's next request of any kind. Free when nothing is pending."""
+        if self._pending:
+            self._write_due(self._clock())
+
     def _write_due(self, now: datetime) -> None:
         """Write every counter with refusals pending whose last write is an interval old."""
         for key in list(self._pending):

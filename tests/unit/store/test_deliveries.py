@@ -262,3 +262,21 @@ def test_a_flood_writes_each_counter_at_most_once_a_second_and_loses_no_count(
     assert len(calls) <= 12  # then about once a second
     [counter] = [item for item in _all_items(log) if item["outcome"] == "refused"]
     assert counter["count"] == 1000  # what was pending went out with the next request
+
+
+def test_what_is_pending_goes_out_with_a_request_that_logs_nothing(log: Log) -> None:
+    store = DeliveryLogStore(log.table)
+    batching = DeliveryLog(store, SHAPE, clock=log.clock)
+    sns = SnsHeaders.of({"x-amz-sns-topic-arn": TOPIC})
+    for i in range(5):
+        log.clock.now += timedelta(milliseconds=10)
+        batching.refused(Workflow(), "revoked_api_key", sns, request_id=f"r-{i}")
+    batching.write_due()  # within the second: nothing more is written
+    [counter] = _all_items(log)
+    assert counter["count"] == 1
+
+    log.clock.now += timedelta(seconds=1)
+    batching.write_due()  # e.g. the authorizer allowing a request
+
+    [counter] = _all_items(log)
+    assert counter["count"] == 5
