@@ -301,6 +301,7 @@ def _wait(sns: _FakeSns, clock: _Clock, heard: list[float], timeout: float) -> f
         sns,  # type: ignore[arg-type]
         "arn:sub",
         timeout=timeout,
+        workflow_id="order-events",
         interval=1.0,
         on_wait=on_wait,
         clock=clock,
@@ -321,8 +322,11 @@ def test_wait_returns_once_sns_reports_the_subscription_confirmed() -> None:
 def test_wait_gives_up_after_the_timeout_with_the_likely_causes() -> None:
     sns, clock, heard = _FakeSns(pending_polls=1000), _Clock(), list[float]()
 
-    with pytest.raises(SubscribeFailedError, match=r"still pending confirmation after 2\.5 s"):
+    with pytest.raises(SubscribeFailedError, match=r"still pending confirmation after 2\.5 s") as e:
         _wait(sns, clock, heard, timeout=2.5)
+
+    # Where the refused confirmation's code really shows.
+    assert "'snsflow deliveries order-events --refused'" in e.value.message
 
     assert clock.now == pytest.approx(102.5)
     assert sns.polls == 4
