@@ -34,7 +34,7 @@ pytestmark = pytest.mark.e2e
 
 WORKFLOW = "order-events"
 FLOOD_REQUESTS = 10_000
-FLOOD_PROCESSES = 2
+FLOOD_PROCESSES = 1
 THREADS_PER_PROCESS = 4
 #: How often a function instance writes a refusal counter (snsflow.deliveries.DeliveryLog).
 FLUSH_SECONDS = 1.0
