@@ -61,6 +61,7 @@ def _service() -> QueryService:
         tokens=PageTokens(settings.pagination_secret.get_secret_value().encode("utf-8")),
         clock=utc_now,
         retention=timedelta(days=settings.execution_retention_days),
+        console_links=not aws.targets_local_stand_in(),
     )
 
 
