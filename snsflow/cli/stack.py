@@ -195,6 +195,11 @@ class ReadApi:
                 "followed by 43 letters, digits, '-' or '_')"
             )
         parts = urllib.parse.urlsplit(api_url)
+        if parts.query or parts.fragment:
+            # Paths are appended to it: a query or fragment (a pasted webhook URL with its key,
+            # say) would end up in the middle of every request.
+            # Not echoed: the query may hold a key.
+            raise UsageError("the API's URL is its base URL: it takes no query or fragment")
         self.api_url = api_url.rstrip("/")
         self._key = api_key
         self._timeout = timeout

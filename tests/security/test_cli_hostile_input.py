@@ -396,6 +396,8 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, world: World) -> It
 
 
 def run_offline(argv: list[str], violations: Violations) -> Outcome:
+    # Hypothesis runs many cases in one fixture: each case starts with none noted.
+    violations.attempts.clear()
     outcome = run_cli(argv)
     aws.configure()  # a command points the client factory elsewhere; the next case starts clean
     assert violations.attempts == [], f"{argv!r:.500}: {violations.attempts}"
