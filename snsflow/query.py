@@ -317,7 +317,6 @@ class QueryService:
         tokens: PageTokens,
         clock: Clock,
         retention: timedelta,
-        console_links: bool = True,
     ) -> None:
         self._workflows = workflows
         self._executions = executions
@@ -326,8 +325,6 @@ class QueryService:
         self._tokens = tokens
         self._clock = clock
         self._retention = retention
-        #: False where Step Functions is not AWS's (the local stack): no console shows its runs.
-        self._console_links = console_links
 
     def list_workflows(self, api_url: str) -> WorkflowList:
         """Every workflow; ``api_url`` is the API's base URL (for the webhook URLs)."""
@@ -386,7 +383,7 @@ class QueryService:
         record = self._lookup.find_by_execution_id(execution_id)
         if record is None:
             raise ExecutionNotFoundError(f"no execution '{execution_id}'")
-        return _detail(record, console_links=self._console_links)
+        return _detail(record)
 
     def _workflow(self, workflow_id: str) -> WorkflowRecord:
         workflow = self._workflows.get(workflow_id) if _WORKFLOW_ID.fullmatch(workflow_id) else None
@@ -482,7 +479,7 @@ def _sns_message(record: ExecutionRecord, document: Any) -> dict[str, Any]:
     }
 
 
-def _detail(record: ExecutionRecord, *, console_links: bool) -> ExecutionDetail:
+def _detail(record: ExecutionRecord) -> ExecutionDetail:
     execution_input = _json_or_text(record.input)
     summary = record.model_dump(include=set(Execution.model_fields))
     return ExecutionDetail(
@@ -496,8 +493,6 @@ def _detail(record: ExecutionRecord, *, console_links: bool) -> ExecutionDetail:
         cause_truncated=record.cause_truncated,
         last_start_error=record.last_start_error,
         sns_message=_sns_message(record, execution_input),
-        console_url=(
-            console_url(record.execution_arn) if record.execution_arn and console_links else None
-        ),
+        console_url=console_url(record.execution_arn) if record.execution_arn else None,
         expires_at=record.expires_at,
     )

@@ -27,6 +27,7 @@ from snsflow.pagination import PageTokens
 from snsflow.query import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
+    ExecutionDetail,
     ExecutionFilters,
     InvalidParameterError,
     ParameterTime,
@@ -61,7 +62,6 @@ def _service() -> QueryService:
         tokens=PageTokens(settings.pagination_secret.get_secret_value().encode("utf-8")),
         clock=utc_now,
         retention=timedelta(days=settings.execution_retention_days),
-        console_links=not aws.targets_local_stand_in(),
     )
 
 
@@ -113,7 +113,15 @@ def list_executions(
 
 @app.get("/executions/<execution_id>")
 def get_execution(execution_id: str) -> Response[dict[str, Any]]:
-    return _json(200, _service().get_execution(execution_id).to_json())
+    return _json(200, _shown(_service().get_execution(execution_id)))
+
+
+def _shown(detail: ExecutionDetail) -> dict[str, Any]:
+    """An execution as answered: without a console link where Step Functions is the local
+    stack's moto (no AWS console has its runs)."""
+    if aws.targets_local_stand_in():
+        detail = detail.model_copy(update={"console_url": None})
+    return detail.to_json()
 
 
 class RouteNotFoundError(NotFoundError):
