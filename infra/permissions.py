@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from snsflow.store.tables import EXECUTIONS, KEYS, SUBSCRIPTIONS, WORKFLOWS, TableSchema
+from snsflow.store.tables import (
+    DELIVERIES,
+    EXECUTIONS,
+    KEYS,
+    SUBSCRIPTIONS,
+    WORKFLOWS,
+    TableSchema,
+)
 
 FunctionName = Literal["authorizer", "webhook", "status", "reconciler", "query"]
 
@@ -39,6 +46,8 @@ ACCESS: dict[FunctionName, FunctionAccess] = {
         tables=(
             TableGrant(KEYS, ("dynamodb:BatchGetItem", "dynamodb:UpdateItem")),
             TableGrant(WORKFLOWS, ("dynamodb:BatchGetItem",)),
+            # Counts the refusals of a workflow's webhook in the delivery log.
+            TableGrant(DELIVERIES, ("dynamodb:UpdateItem",)),
         ),
     ),
     # Claims the message (a conditional UpdateItem), reads and records subscriptions, starts
@@ -49,6 +58,8 @@ ACCESS: dict[FunctionName, FunctionAccess] = {
             TableGrant(WORKFLOWS, ("dynamodb:GetItem",)),
             TableGrant(EXECUTIONS, ("dynamodb:UpdateItem",)),
             TableGrant(SUBSCRIPTIONS, ("dynamodb:GetItem", "dynamodb:UpdateItem")),
+            # The delivery log: an entry per delivery, a counter per kind of refusal and minute.
+            TableGrant(DELIVERIES, ("dynamodb:PutItem", "dynamodb:UpdateItem")),
         ),
         state_machine_actions=("states:StartExecution",),
         # A start answered ExecutionAlreadyExists (an earlier attempt got through) is described.
@@ -73,8 +84,11 @@ ACCESS: dict[FunctionName, FunctionAccess] = {
         state_machine_actions=("states:StartExecution",),
         execution_actions=("states:DescribeExecution",),
     ),
-    # The read-only API and the executions page: workflows (one or all), executions through
-    # the indexes (newest first, by status, by execution id), a workflow's subscriptions.
+    # The API and the executions page: workflows (one or all), executions through the indexes
+    # (newest first, by status, by execution id), a workflow's subscriptions, an execution's
+    # step history. Acting (operate keys only): a redrive describes the execution, redrives it
+    # and updates its record; a re-run writes its record and the original's in one transaction
+    # (PutItem + UpdateItem), reads them back and starts the new execution.
     "query": FunctionAccess(
         tables=(
             TableGrant(WORKFLOWS, ("dynamodb:GetItem", "dynamodb:Scan")),
@@ -83,7 +97,16 @@ ACCESS: dict[FunctionName, FunctionAccess] = {
                 ("dynamodb:Query",),
                 indexes=("byReceivedAt", "byStatus", "byExecutionId"),
             ),
+            TableGrant(EXECUTIONS, ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")),
             TableGrant(SUBSCRIPTIONS, ("dynamodb:Query",)),
+            # The delivery log and the subscriptions' health derived from it.
+            TableGrant(DELIVERIES, ("dynamodb:Query",)),
+        ),
+        state_machine_actions=("states:StartExecution",),
+        execution_actions=(
+            "states:DescribeExecution",
+            "states:GetExecutionHistory",
+            "states:RedriveExecution",
         ),
     ),
 }

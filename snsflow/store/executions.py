@@ -2,7 +2,10 @@
 
 Only this module reads or writes the executions table. Every write that changes the status is
 conditional on the status it moves from, so a record never goes backwards: ``RECEIVED`` →
-``RUNNING`` → one terminal status, which is final.
+``RUNNING`` → one terminal status, which is final for that attempt. A redrive (Step Functions'
+RedriveExecution) starts a new attempt of the same execution: the record counts attempts in
+``redriveCount``, and a status of a newer attempt supersedes the outcome of an older one, while
+a late status of an older attempt changes nothing.
 """
 
 from __future__ import annotations
@@ -16,13 +19,20 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
-from snsflow.store.dynamodb import dynamodb_errors, is_conditional_check_failure, parse_time
+from snsflow.errors import DependencyUnavailableError
+from snsflow.store.dynamodb import (
+    dynamodb_errors,
+    error_code,
+    is_conditional_check_failure,
+    parse_time,
+)
 
 # Re-exported: code outside the store formats query bounds with it.
 from snsflow.store.dynamodb import format_time as format_time
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 #: DynamoDB's item size limit (attribute names plus values).
 MAX_ITEM_BYTES = 400 * 1024
@@ -55,6 +65,10 @@ class ExecutionStatus(StrEnum):
         if self is ExecutionStatus.RUNNING:
             return (ExecutionStatus.RECEIVED,)
         return (ExecutionStatus.RECEIVED, ExecutionStatus.RUNNING)
+
+
+#: The outcomes Step Functions can redrive an execution from.
+REDRIVABLE_STATUSES = (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.ABORTED)
 
 
 def detail_budget_bytes(input_bytes: int) -> int:
@@ -115,6 +129,45 @@ class RecoveryNote(BaseModel):
         )
 
 
+class ActionNote(BaseModel):
+    """An action taken on the execution through the API: who (the key's name, never the key),
+    when, what, and the Idempotency-Key it came with (a digest, see ``snsflow.actions``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action: Literal["redrive", "rerun"]
+    by: str
+    at: datetime
+    #: ``rerun``: the execution id of the new run.
+    execution_id: str | None = None
+    #: ``redrive``: the attempt it started (1 for the first redrive).
+    redrive_count: int | None = None
+    request_key: str | None = None
+
+    def to_item(self) -> dict[str, Any]:
+        item: dict[str, Any] = {"action": self.action, "by": self.by, "at": format_time(self.at)}
+        for name, value in (
+            ("executionId", self.execution_id),
+            ("redriveCount", self.redrive_count),
+            ("requestKey", self.request_key),
+        ):
+            if value is not None:
+                item[name] = value
+        return item
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> ActionNote:
+        count = item.get("redriveCount")
+        return cls(
+            action=item["action"],
+            by=item["by"],
+            at=parse_time(item["at"]),
+            execution_id=item.get("executionId"),
+            redrive_count=int(count) if count is not None else None,
+            request_key=item.get("requestKey"),
+        )
+
+
 class ExecutionRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -142,6 +195,18 @@ class ExecutionRecord(BaseModel):
     last_start_error: str | None = None
     #: Each time ``snsflow recover`` brought a dead-letter copy of the message here.
     recoveries: tuple[RecoveryNote, ...] = ()
+    #: A re-run: the execution id of the execution it re-runs (always a first run).
+    rerun_of: str | None = None
+    #: The execution ids of this execution's re-runs, oldest first; their number is
+    #: ``rerun_count``, which names the next one.
+    reruns: tuple[str, ...] = ()
+    rerun_count: int = 0
+    #: How many times the execution was redriven (the attempt the status belongs to).
+    redrive_count: int = 0
+    #: Redrives and re-runs asked for through the API, oldest first.
+    actions: tuple[ActionNote, ...] = ()
+    #: A re-run: the digest of the request that made it (its Idempotency-Key and caller).
+    request_key: str | None = None
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> ExecutionRecord:
@@ -172,6 +237,12 @@ class ExecutionRecord(BaseModel):
             cause_truncated=bool(item.get("causeTruncated", False)),
             last_start_error=item.get("lastStartError"),
             recoveries=tuple(RecoveryNote.from_item(note) for note in item.get("recoveries", ())),
+            rerun_of=item.get("rerunOf"),
+            reruns=tuple(item.get("reruns", ())),
+            rerun_count=int(item.get("rerunCount", 0)),
+            redrive_count=int(item.get("redriveCount", 0)),
+            actions=tuple(ActionNote.from_item(note) for note in item.get("actions", ())),
+            request_key=item.get("requestKey"),
         )
 
 
@@ -189,6 +260,28 @@ class StatusChange(BaseModel):
     error: str | None = None
     cause: str | None = None
     cause_truncated: bool = False
+    #: The attempt this status belongs to (``redriveCount`` of the event or description);
+    #: None when not known (a start, an EXPRESS run's settlement).
+    redrive_count: int | None = None
+
+
+#: What a redrive's new attempt leaves behind of the outcome of the attempt before it.
+_OUTCOME_ATTRIBUTES = ("output", "outputTruncated", "error", "cause", "causeTruncated", "stoppedAt")
+
+
+def _written_outcome(change: StatusChange) -> set[str]:
+    """The outcome attributes ``change`` sets."""
+    values = (
+        ("output", change.output),
+        ("error", change.error),
+        ("cause", change.cause),
+        ("stoppedAt", change.stopped_at),
+    )
+    flags = (
+        ("outputTruncated", change.output_truncated),
+        ("causeTruncated", change.cause_truncated),
+    )
+    return {name for name, value in values if value is not None} | {n for n, f in flags if f}
 
 
 def _workflow_status(workflow_id: str, status: ExecutionStatus) -> str:
@@ -218,6 +311,10 @@ class _Update:
 
     def set(self, attribute: str, value: Any) -> None:
         self._set.append(f"{self.name(attribute)} = {self.value(attribute, value)}")
+
+    def set_to(self, attribute: str, expression: str) -> None:
+        """``attribute = expression`` (an expression of placeholders made here)."""
+        self._set.append(f"{self.name(attribute)} = {expression}")
 
     def set_if_absent(self, attribute: str, value: Any) -> None:
         name = self.name(attribute)
@@ -305,11 +402,24 @@ class ExecutionStore:
             update.value(f"from{status.value}", status.value)
             for status in change.status.predecessors
         )
+        condition = f"{update.name('status')} IN ({allowed})"
+        if change.redrive_count is not None:
+            # Within an attempt the status only moves forward; a newer attempt's status
+            # supersedes whatever an older one recorded (and what it left is removed).
+            update.set("redriveCount", change.redrive_count)
+            count = update.name("redriveCount")
+            attempt = update.value("redriveCount", change.redrive_count)  # the one set above
+            condition = (
+                f"({condition} AND (attribute_not_exists({count}) OR {count} <= {attempt}))"
+                f" OR {count} < {attempt}"
+            )
+            for attribute in set(_OUTCOME_ATTRIBUTES) - _written_outcome(change):
+                update.remove(attribute)
         return self._update_if(
             workflow_id,
             message_id,
             update,
-            condition=f"{update.name('status')} IN ({allowed})",
+            condition=condition,
             action="update the execution record",
         )
 
@@ -342,6 +452,113 @@ class ExecutionStore:
                 return False
             raise
         return True
+
+    def record_redrive(
+        self, record: ExecutionRecord, note: ActionNote, *, redrive_count: int
+    ) -> bool:
+        """The record goes back to ``RUNNING`` for the attempt ``redrive_count`` (which
+        Step Functions has just started), with ``note``; the previous outcome is removed.
+
+        False (nothing written) unless the record has a terminal status of an older attempt:
+        a status event of the new attempt may have got there first, see :meth:`add_action`."""
+        update = _Update()
+        running = ExecutionStatus.RUNNING
+        update.set("status", running.value)
+        update.set("workflowStatus", _workflow_status(record.workflow_id, running))
+        update.set("redriveCount", redrive_count)
+        update.set("redrivenAt", format_time(note.at))
+        update.set_to("actions", _appended(update, note))
+        for attribute in _OUTCOME_ATTRIBUTES:
+            update.remove(attribute)
+        ended = ", ".join(
+            update.value(f"from{status.value}", status.value) for status in REDRIVABLE_STATUSES
+        )
+        count = update.name("redriveCount")
+        condition = (
+            f"{update.name('status')} IN ({ended}) AND (attribute_not_exists({count}) OR "
+            f"{count} < {update.value('redriveCount', redrive_count)})"
+        )
+        return self._update_if(
+            record.workflow_id,
+            record.message_id,
+            update,
+            condition=condition,
+            action="record the redrive",
+        )
+
+    def add_action(self, workflow_id: str, message_id: str, note: ActionNote) -> bool:
+        """Append ``note`` to the record's actions; False if there is no such record."""
+        update = _Update()
+        update.set_to("actions", _appended(update, note))
+        return self._update_if(
+            workflow_id,
+            message_id,
+            update,
+            condition=f"attribute_exists({update.name('executionId')})",
+            action="record the action",
+        )
+
+    def claim_rerun(
+        self, original: ExecutionRecord, claim: ExecutionClaim, note: ActionNote
+    ) -> Literal["claimed", "exists", "conflict"]:
+        """Write a re-run's record (``RECEIVED``, pointing at ``original``) and, in the same
+        transaction, count it on the original and note the action there.
+
+        ``exists``: a record with the claim's key is there already (the same request, retried);
+        ``conflict``: the original changed since it was read (another re-run took the number).
+        """
+        item = {
+            **_claim_attributes(claim),
+            "status": ExecutionStatus.RECEIVED.value,
+            "workflowStatus": _workflow_status(claim.workflow_id, ExecutionStatus.RECEIVED),
+            "deliveries": 0,
+            "rerunOf": original.execution_id,
+            "requestKey": note.request_key,
+        }
+        new_record: TransactWriteItemTypeDef = {
+            "Put": {
+                "TableName": self._table.name,
+                "Item": {name: value for name, value in item.items() if value is not None},
+                "ConditionExpression": "attribute_not_exists(#id)",
+                "ExpressionAttributeNames": {"#id": "executionId"},
+            }
+        }
+        update = _Update()
+        update.set("rerunCount", original.rerun_count + 1)
+        update.set_to("reruns", _appended(update, claim.execution_id, name="rerun"))
+        update.set_to("actions", _appended(update, note))
+        count = update.name("rerunCount")
+        condition = f"attribute_exists({update.name('executionId')}) AND " + (
+            f"{count} = {update.value('expectedRerunCount', original.rerun_count)}"
+            if original.rerun_count
+            else f"attribute_not_exists({count})"
+        )
+        counted: TransactWriteItemTypeDef = {
+            "Update": {
+                "TableName": self._table.name,
+                "Key": _key(original.workflow_id, original.message_id),
+                "UpdateExpression": update.expression(),
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": update.names,
+                "ExpressionAttributeValues": update.values,
+            }
+        }
+        try:
+            # The table's client takes plain Python values (boto3's resource layer types them).
+            with dynamodb_errors("record the re-run"):
+                self._table.meta.client.transact_write_items(TransactItems=[new_record, counted])
+        except ClientError as error:
+            if error_code(error) != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return "exists"
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                return "conflict"
+            raise DependencyUnavailableError(
+                f"DynamoDB did not record the re-run ({', '.join(map(str, reasons))})"
+            ) from error
+        return "claimed"
 
     def _update_if(
         self, workflow_id: str, message_id: str, update: _Update, *, condition: str, action: str
@@ -408,6 +625,33 @@ class ExecutionStore:
 
 def _key(workflow_id: str, message_id: str) -> dict[str, str]:
     return {"workflowId": workflow_id, "messageId": message_id}
+
+
+def _appended(update: _Update, entry: ActionNote | str, *, name: str = "action") -> str:
+    """``list_append`` of one entry to the list attribute of ``name`` (created if absent)."""
+    attribute = {"action": "actions", "rerun": "reruns"}[name]
+    value = entry.to_item() if isinstance(entry, ActionNote) else entry
+    empty = update.value("emptyList", [])
+    return (
+        f"list_append(if_not_exists({update.name(attribute)}, {empty}), "
+        f"{update.value(f'new{name.title()}', [value])})"
+    )
+
+
+def _claim_attributes(claim: ExecutionClaim) -> dict[str, Any]:
+    """The attributes a claim writes, as stored."""
+    return {
+        "workflowId": claim.workflow_id,
+        "messageId": claim.message_id,
+        "executionId": claim.execution_id,
+        "executionName": claim.execution_name,
+        "topicArn": claim.topic_arn,
+        "subject": claim.subject,
+        "messageTimestamp": claim.message_timestamp,
+        "input": claim.input,
+        "receivedAt": format_time(claim.received_at),
+        "expiresAt": int(claim.expires_at.timestamp()),
+    }
 
 
 # Writes made by a running EXPRESS state machine itself (Step Functions sends no status events

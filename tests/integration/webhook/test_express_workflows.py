@@ -109,8 +109,9 @@ def test_express_accepted_notification_costs_two_aws_calls(stack: Stack) -> None
 
     message_id = deliver(stack, "express-orders", {"status": "paid"})
 
-    # The claim and the start; the run marks itself RUNNING and records its outcome.
-    assert stack.calls.names == ["dynamodb.UpdateItem", "sfn.StartExecution"]
+    # The claim and the start, then the delivery log's entry; the run marks itself RUNNING
+    # and records its outcome.
+    assert stack.calls.names == ["dynamodb.UpdateItem", "sfn.StartExecution", "dynamodb.PutItem"]
     assert stack.outcome("express-orders", message_id).status is ExecutionStatus.SUCCEEDED
 
 

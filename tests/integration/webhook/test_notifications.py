@@ -159,7 +159,7 @@ def test_run_started_but_not_marked_running_still_answers_200_and_settles_later(
     assert stack.record("order-events", message_id_of(body)).status == "SUCCEEDED"
 
 
-def test_an_accepted_notification_costs_three_aws_calls(stack: Stack) -> None:
+def test_an_accepted_notification_costs_three_aws_calls_and_a_log_entry(stack: Stack) -> None:
     stack.deliver("order-events", stack.signer.notification("first: reads the registry"))
     cold = list(stack.calls.names)
     stack.calls.clear()
@@ -172,8 +172,14 @@ def test_an_accepted_notification_costs_three_aws_calls(stack: Stack) -> None:
         "dynamodb.UpdateItem",
         "sfn.StartExecution",
         "dynamodb.UpdateItem",
+        "dynamodb.PutItem",
     ]
-    assert stack.calls.names == ["dynamodb.UpdateItem", "sfn.StartExecution", "dynamodb.UpdateItem"]
+    assert stack.calls.names == [
+        "dynamodb.UpdateItem",
+        "sfn.StartExecution",
+        "dynamodb.UpdateItem",
+        "dynamodb.PutItem",  # the delivery log's entry, after the work
+    ]
 
 
 def test_a_duplicate_of_a_running_message_costs_one_aws_call(stack: Stack) -> None:
@@ -184,7 +190,7 @@ def test_a_duplicate_of_a_running_message_costs_one_aws_call(stack: Stack) -> No
     reply = stack.deliver("order-events", body)
 
     assert reply.body["status"] == "duplicate"
-    assert stack.calls.names == ["dynamodb.UpdateItem"]
+    assert stack.calls.names == ["dynamodb.UpdateItem", "dynamodb.PutItem"]
 
 
 def test_base64_encoded_body_is_decoded(stack: Stack) -> None:
