@@ -184,11 +184,22 @@ def test_a_phone_wide_screen_never_scrolls_sideways(demo_stack: LocalStack, tab:
     _fits_the_width(page)
 
     page.get_by_test_id("filter-status-FAILED").check()
-    page.get_by_test_id("execution-row").first.get_by_test_id("open-execution").click()
+    rows = page.get_by_test_id("execution-row")
+    expect(rows).to_have_count(_expected_count(ExecutionStatus.FAILED))
+    rows.first.get_by_test_id("open-execution").click()
     expect(page.get_by_test_id("detail-error")).to_contain_text("OrderRejected")
+    _fits_the_width(page)
+    expect(page.get_by_test_id("history-state").first).to_be_visible()
     _fits_the_width(page)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "executions-page-390px.png")
+    page.get_by_test_id("detail-close").click()
+
+    page.get_by_test_id("filter-workflow").select_option(WORKFLOW_ID)
+    for view, row in (("deliveries", "delivery-row"), ("subscriptions", "subscription-row")):
+        page.get_by_test_id(f"tab-{view}").click()
+        expect(page.get_by_test_id(row).first).to_be_visible()
+        _fits_the_width(page)
     assert tab.page_errors == []
 
 
@@ -218,7 +229,7 @@ def test_a_shared_link_reopens_the_filters_and_the_execution(
     with new_tab(browser) as other:
         loopback_only(other)
         other.goto(link)
-        other.get_by_label("Read API key").fill(demo_stack.read_key)
+        other.get_by_label("API key").fill(demo_stack.read_key)
         other.get_by_test_id("connect-button").click()
         expect(other.get_by_test_id("detail")).to_be_visible()
         expect(other.get_by_test_id("detail-fields")).to_contain_text(_rejected_order(demo_stack))
