@@ -5,7 +5,7 @@ key only, and what clicking them shows. A module of its own: redriving changes t
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Page, Request, Route, expect
 
 from snsflow.cli.stack import ReadApi
 from snsflow.local.demo import FAILING_STATE, MESSAGES, WORKFLOW_ID
@@ -128,4 +128,36 @@ def test_an_operate_key_reruns_a_finished_run_once_per_click(
     started.click()
     expect(page.get_by_test_id("detail-fields")).to_contain_text(f"Re-run of{original}")
     assert f"open={original}.r1" in page.url
+    assert tab.page_errors == []
+
+
+def test_a_rerun_whose_answer_is_lost_is_sent_again_with_the_same_key_and_starts_one_run(
+    demo_stack: LocalStack, tab: Tab
+) -> None:
+    page = tab.page
+    connect(page, demo_stack.api_url, demo_stack.operate_key)
+    succeeded = page.locator('[data-testid="execution-row"][data-status="SUCCEEDED"]')
+    expect(succeeded.first).to_be_visible()
+    original = str(succeeded.last.get_attribute("data-execution-id"))
+    succeeded.last.get_by_test_id("open-execution").click()
+    keys: list[str | None] = []
+
+    def lose_the_first_answer(route: Route) -> None:
+        keys.append(route.request.headers.get("idempotency-key"))
+        answer = route.fetch()  # the API gets the request and starts the run...
+        if len(keys) == 1:
+            route.abort("connectionreset")  # ...but its answer never reaches the page
+        else:
+            route.fulfill(response=answer)
+
+    page.route(f"**/executions/{original}/rerun", lose_the_first_answer)
+
+    page.get_by_test_id("rerun").click()
+
+    expect(page.get_by_test_id("rerun-started")).to_have_text(f"{original}.r1")
+    assert len(keys) == 2
+    assert keys[0] is not None
+    assert keys[0] == keys[1]
+    after = ReadApi(demo_stack.api_url, demo_stack.read_key).execution(original)
+    assert after.reruns == [f"{original}.r1"]  # one run, not two
     assert tab.page_errors == []
