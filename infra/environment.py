@@ -28,6 +28,8 @@ def settings_values(
     """
     values = {schema.settings_field: table_names[schema.logical_name] for schema in ALL_TABLES}
     values["execution_retention_days"] = str(config.retention_days)
+    values["delivery_log_shards"] = str(config.delivery_log_shards)
+    values["delivery_log_retention_days"] = str(config.delivery_log_retention_days)
     # The same limit as the firewall's, so both refuse the same bodies.
     values["max_body_bytes"] = str(config.max_request_bytes)
     values["pagination_secret"] = pagination_secret
