@@ -58,12 +58,11 @@ def test_a_message_id_of_several_workflows_offers_each_execution(
     ]
     name = execution_name(message_id)
     both = [f"{workflow}.{name}" for workflow in (AUDIT_WORKFLOW, WORKFLOW_ID)]
-    for execution_id in both:
-        wait_until(
-            lambda execution_id=execution_id: driver.finished_execution(execution_id),
-            timeout=DEADLINE_SECONDS,
-            what=f"{execution_id} to finish",
-        )
+    wait_until(
+        lambda: all(driver.finished_execution(execution_id) for execution_id in both),
+        timeout=DEADLINE_SECONDS,
+        what=f"{' and '.join(both)} to finish",
+    )
     page = tab.page
     connect(page, demo_stack.api_url, demo_stack.read_key)
     page.get_by_test_id("filter-status-TIMED_OUT").check()  # neither run is loaded
