@@ -93,6 +93,7 @@ def test_an_operate_key_redrives_a_failed_run_and_its_status_changes(
     fields = page.get_by_test_id("detail-fields")
     expect(fields).to_contain_text("StatusRunning")
     expect(fields).to_contain_text("Redriven1 time")
+    expect(fields).not_to_contain_text("Open in Step Functions")  # the answer's: local, no link
     expect(page.get_by_test_id("redrive")).to_have_count(0)  # a running execution: no action
     after = ReadApi(demo_stack.api_url, demo_stack.read_key).execution(execution_id)
     assert after.redrive_count == 1
