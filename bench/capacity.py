@@ -39,7 +39,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -299,6 +299,53 @@ def row(loads: dict[str, TargetLoad], rate: int, workflows: int) -> dict[str, An
 # --- the simulation --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ModelledWrite:
+    """A write each accepted notification will make to a table not measured here yet (another
+    change adds it): ``units`` on the partition key ``key(workflow id, MessageId)``. Once the
+    table exists, the meter measures it like the others and its entry here goes."""
+
+    table: str
+    units: float
+    key: Callable[[str, str], str]
+    note: str
+
+
+def _sharded_like_executions(workflow_id: str, message_id: str) -> str:
+    from snsflow.store.executions import shard_of, workflow_shard
+
+    return workflow_shard(workflow_id, shard_of(message_id))
+
+
+#: The hook for tables other changes add. The delivery log: one item (under 1 KB) per accepted
+#: delivery, no index, on ``<workflowId>#<shard>`` sharded as the executions table's indexes.
+MODELLED_WRITES: tuple[ModelledWrite, ...] = (
+    ModelledWrite(
+        "Deliveries (modelled)",
+        1,
+        _sharded_like_executions,
+        "the delivery log: 1 item <= 1 KB per accepted delivery, pk <workflowId>#<shard>",
+    ),
+)
+
+
+def modelled_charges(workflow_id: str, message_id: str, at: str) -> list[Charge]:
+    return [
+        Charge(
+            kind="write",
+            table=write.table,
+            index=None,
+            partition_key=write.key(workflow_id, message_id),
+            sort_key=at,
+            action="put",
+            operation="PutItem (modelled)",
+            units=write.units,
+            request=-1,
+        )
+        for write in MODELLED_WRITES
+    ]
+
+
 def simulate(stack: MotoStack, workflow_ids: Sequence[str]) -> list[list[Charge]]:
     """``SIMULATED`` accepted STANDARD notifications end to end, dealt round-robin over the
     workflows; the charges of each."""
@@ -315,7 +362,10 @@ def simulate(stack: MotoStack, workflow_ids: Sequence[str]) -> list[list[Charge]
             )
             handlers.status(running)
             handlers.status(succeeded)
-            per_notification.append(stack.meter.take())
+            at = f"{number:08d}"  # increasing, as a delivery log's times are
+            per_notification.append(
+                stack.meter.take() + modelled_charges(workflow_id, message_id, at)
+            )
     return per_notification
 
 
