@@ -69,6 +69,7 @@ def lambda_environment(directory: str) -> dict[str, str]:
         "SNSFLOW_WORKFLOWS_TABLE_NAME": "snsflow-workflows",
         "SNSFLOW_EXECUTIONS_TABLE_NAME": "snsflow-executions",
         "SNSFLOW_SUBSCRIPTIONS_TABLE_NAME": "snsflow-subscriptions",
+        "SNSFLOW_DELIVERIES_TABLE_NAME": "snsflow-deliveries",
     }
 
 

@@ -114,7 +114,13 @@ class RestApi(Construct):
             "text/plain, which API Gateway models cannot describe; the webhook parses it strictly "
             "and the firewall bounds its size.",
         )
-        functions = {KeyScope.WEBHOOK: webhook_function, KeyScope.READ: query_function}
+        # The query function also acts (redrive, re-run): the authorizer admits only operate
+        # keys to those routes, and the function checks the scope it is told again.
+        functions = {
+            KeyScope.WEBHOOK: webhook_function,
+            KeyScope.READ: query_function,
+            KeyScope.OPERATE: query_function,
+        }
         for route in ROUTES:
             self._add_route(route.http_method, route.resource, functions[route.scope])
         self._add_page(query_function)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from snsflow.store.tables import (
+    DELIVERIES,
     EXECUTIONS,
     KEYS,
     LEGACY_EXECUTIONS,
@@ -46,6 +47,8 @@ ACCESS: dict[FunctionName, FunctionAccess] = {
         tables=(
             TableGrant(KEYS, ("dynamodb:BatchGetItem", "dynamodb:UpdateItem")),
             TableGrant(WORKFLOWS, ("dynamodb:BatchGetItem",)),
+            # Counts the refusals of a workflow's webhook in the delivery log.
+            TableGrant(DELIVERIES, ("dynamodb:UpdateItem",)),
         ),
     ),
     # Claims the message (an UpdateItem, then a conditional PutItem of its input), reads and
@@ -57,6 +60,8 @@ ACCESS: dict[FunctionName, FunctionAccess] = {
             TableGrant(WORKFLOWS, ("dynamodb:GetItem",)),
             TableGrant(EXECUTIONS, ("dynamodb:UpdateItem", "dynamodb:PutItem")),
             TableGrant(SUBSCRIPTIONS, ("dynamodb:GetItem", "dynamodb:UpdateItem")),
+            # The delivery log: an entry per delivery, a counter per kind of refusal and minute.
+            TableGrant(DELIVERIES, ("dynamodb:PutItem", "dynamodb:UpdateItem")),
         ),
         state_machine_actions=("states:StartExecution",),
         # A start answered ExecutionAlreadyExists (an earlier attempt got through) is described.
@@ -86,19 +91,39 @@ ACCESS: dict[FunctionName, FunctionAccess] = {
         state_machine_actions=("states:StartExecution",),
         execution_actions=("states:DescribeExecution",),
     ),
-    # The read-only API and the executions page: workflows (one or all), executions through
-    # the key-only indexes (newest first, by status, by execution id) and then the records
-    # themselves (one by its key, a page in a BatchGetItem), a workflow's subscriptions.
+    # The API and the executions page: workflows (one or all), executions through the
+    # key-only indexes (newest first, by status, by execution id) and then the records
+    # themselves (one by its key, a page in a BatchGetItem), a workflow's subscriptions, an
+    # execution's step history. Acting (operate keys only): a redrive describes the execution,
+    # redrives it and updates its record; a re-run writes its record and the original's in one
+    # transaction (PutItem + UpdateItem), reads them back and starts the new execution.
     "query": FunctionAccess(
         tables=(
             TableGrant(WORKFLOWS, ("dynamodb:GetItem", "dynamodb:Scan")),
-            TableGrant(EXECUTIONS, ("dynamodb:Query", "dynamodb:BatchGetItem")),
+            TableGrant(
+                EXECUTIONS,
+                (
+                    "dynamodb:Query",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                ),
+            ),
             TableGrant(
                 EXECUTIONS,
                 ("dynamodb:Query",),
                 indexes=("byWorkflowShard", "byStatusShard", "byExecutionId"),
             ),
             TableGrant(SUBSCRIPTIONS, ("dynamodb:Query",)),
+            # The delivery log and the subscriptions' health derived from it.
+            TableGrant(DELIVERIES, ("dynamodb:Query",)),
+        ),
+        state_machine_actions=("states:StartExecution",),
+        execution_actions=(
+            "states:DescribeExecution",
+            "states:GetExecutionHistory",
+            "states:RedriveExecution",
         ),
     ),
 }

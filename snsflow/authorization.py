@@ -23,7 +23,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from snsflow.errors import ForbiddenError, UnauthorizedError
+from snsflow.deliveries import DeliveryLog, SnsHeaders
+from snsflow.errors import ForbiddenError, SnsflowError, UnauthorizedError
 from snsflow.keys import ApiKey, KeyScope, KeyStatus, hash_key_value, is_well_formed
 from snsflow.workflows import is_workflow_id
 
@@ -50,7 +51,12 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/workflows", KeyScope.READ),
     Route("GET", "/workflows/{workflowId}", KeyScope.READ),
     Route("GET", "/workflows/{workflowId}/executions", KeyScope.READ),
+    Route("GET", "/workflows/{workflowId}/deliveries", KeyScope.READ),
     Route("GET", "/executions/{executionId}", KeyScope.READ),
+    Route("GET", "/executions/{executionId}/history", KeyScope.READ),
+    Route("GET", "/me", KeyScope.READ),
+    Route("POST", "/executions/{executionId}/redrive", KeyScope.OPERATE),
+    Route("POST", "/executions/{executionId}/rerun", KeyScope.OPERATE),
 )
 _ROUTES_BY_METHOD_AND_RESOURCE = {(route.http_method, route.resource): route for route in ROUTES}
 
@@ -63,6 +69,10 @@ class AccessRequest:
     workflow_id: str | None
     #: Distinct non-empty key values found in the request; kept out of ``repr``.
     presented_keys: tuple[str, ...] = field(repr=False)
+    #: What the request's SNS headers name, and API Gateway's request id: for the delivery
+    #: log of a refused webhook request.
+    sns: SnsHeaders = field(default_factory=SnsHeaders)
+    request_id: str | None = None
 
 
 class AccessGrant(BaseModel):
@@ -98,19 +108,33 @@ class ConflictingApiKeysError(ForbiddenError):
     code = "conflicting_api_keys"
 
 
-class RevokedApiKeyError(ForbiddenError):
+class KnownKeyRefusedError(ForbiddenError):
+    """A refusal of a key whose record was found: its name goes to the delivery log."""
+
+    def __init__(self, message: str, key_name: str | None = None) -> None:
+        super().__init__(message)
+        self.key_name = key_name
+
+
+class RevokedApiKeyError(KnownKeyRefusedError):
     code = "revoked_api_key"
 
 
-class ExpiredApiKeyError(ForbiddenError):
+class ExpiredApiKeyError(KnownKeyRefusedError):
     code = "expired_api_key"
 
 
-class WrongKeyScopeError(ForbiddenError):
+class WrongKeyScopeError(KnownKeyRefusedError):
     code = "wrong_key_scope"
 
 
-class KeyNotBoundError(ForbiddenError):
+class InsufficientScopeError(ForbiddenError):
+    """A key that may read, or deliver, calls a route that acts."""
+
+    code = "insufficient_scope"
+
+
+class KeyNotBoundError(KnownKeyRefusedError):
     code = "key_not_bound"
 
 
@@ -123,6 +147,12 @@ class BoundWorkflow(Protocol):
 
     @property
     def api_key_name(self) -> str: ...
+
+    @property
+    def workflow_id(self) -> str: ...
+
+    @property
+    def allowed_topic_arns(self) -> tuple[str, ...] | None: ...
 
 
 class AccessRecordSource(Protocol):
@@ -208,8 +238,10 @@ class Authorizer:
         clock: Clock,
         cache_ttl: timedelta,
         cache_max_entries: int,
+        log: DeliveryLog | None = None,
     ) -> None:
         self._records = records
+        self._log = log
         self._usage = usage
         self._clock = clock
         self._keys: _ExpiringCache[str, ApiKey | None] = _ExpiringCache(
@@ -221,7 +253,42 @@ class Authorizer:
 
     def authorize(self, request: AccessRequest) -> AccessGrant:
         """The grant for ``request``, or an :class:`UnauthorizedError` (no key) or a
-        :class:`ForbiddenError` saying why not."""
+        :class:`ForbiddenError` saying why not. A refused webhook request of an existing
+        workflow goes to the delivery log (its key's name when the key is known)."""
+        try:
+            return self._decide(request)
+        except (UnauthorizedError, ForbiddenError) as error:
+            if self._log is not None:
+                self._log_refusal(request, error)
+            raise
+
+    def _log_refusal(self, request: AccessRequest, error: SnsflowError) -> None:
+        assert self._log is not None
+        route = _ROUTES_BY_METHOD_AND_RESOURCE.get((request.http_method, request.resource))
+        workflow_id = request.workflow_id
+        if route is None or not route.bound_to_workflow or not workflow_id:
+            return
+        if not is_workflow_id(workflow_id):
+            return
+        now = self._clock()
+        cached = self._workflows.get(workflow_id, now)
+        try:
+            workflow = cached[0] if cached else self._records.load(None, workflow_id)[1]
+        except SnsflowError:
+            logger.warning("could not read workflow %s to log a refusal", workflow_id)
+            return
+        if cached is None:
+            self._workflows.put(workflow_id, workflow, now)
+        if workflow is not None:
+            self._log.refused(
+                workflow,
+                error.code,
+                request.sns,
+                request_id=request.request_id,
+                key_name=error.key_name if isinstance(error, KnownKeyRefusedError) else None,
+            )
+
+    def _decide(self, request: AccessRequest) -> AccessGrant:
         if not request.presented_keys:
             raise MissingApiKeyError(
                 "an API key is required: pass it in the x-api-key query parameter or header"
@@ -247,16 +314,26 @@ class Authorizer:
             raise InvalidApiKeyError("the API key is not valid")
         status = key.status_at(now)
         if status is KeyStatus.REVOKED:
-            raise RevokedApiKeyError(f"the API key '{key.name}' has been revoked")
+            raise RevokedApiKeyError(f"the API key '{key.name}' has been revoked", key.name)
         if status is KeyStatus.EXPIRED:
-            raise ExpiredApiKeyError(f"this value of API key '{key.name}' has expired (rotated)")
-        if key.scope is not route.scope:
+            raise ExpiredApiKeyError(
+                f"this value of API key '{key.name}' has expired (rotated)", key.name
+            )
+        if route.scope is KeyScope.OPERATE and key.scope is not KeyScope.OPERATE:
+            raise InsufficientScopeError(
+                f"the API key '{key.name}' has scope '{key.scope}'; acting on executions needs "
+                f"a key of scope '{KeyScope.OPERATE}'"
+            )
+        if not key.scope.grants(route.scope):
             raise WrongKeyScopeError(
                 f"the API key '{key.name}' has scope '{key.scope}'; "
-                f"this route needs '{route.scope}'"
+                f"this route needs '{route.scope}'",
+                key.name,
             )
         if route.bound_to_workflow and (workflow is None or workflow.api_key_name != key.name):
-            raise KeyNotBoundError(f"the API key '{key.name}' is not bound to this workflow")
+            raise KeyNotBoundError(
+                f"the API key '{key.name}' is not bound to this workflow", key.name
+            )
         # Only the invocation that read the record writes, so warm invocations stay read- and
         # write-free; the stored time decides, so all instances together write about once a
         # minute per key.

@@ -42,6 +42,12 @@ class KeyScope(StrEnum):
     WEBHOOK = "webhook"
     #: The read-only API (workflows, executions).
     READ = "read"
+    #: Everything ``read`` may, and acting on executions (redrive, re-run).
+    OPERATE = "operate"
+
+    def grants(self, needed: KeyScope) -> bool:
+        """Whether a key of this scope may call a route that needs ``needed``."""
+        return self is needed or (self is KeyScope.OPERATE and needed is KeyScope.READ)
 
 
 class KeyStatus(StrEnum):

@@ -3,12 +3,12 @@
 The response models here are the HTTP API's shapes (ARCHITECTURE §5): camelCase JSON, times
 ISO 8601 UTC. The CLI reads the API's answers back into the same models.
 
-Listing with several statuses merges one newest-first stream per status (the ``byStatus``
+Listing with several statuses merges one newest-first stream per status (the ``byStatusShard``
 index); the page token keeps, per stream, the last record taken from it. Each stream resumes
 exactly after its own last record, so walking the pages of an unchanging set of records yields
 every record once, in order. (A record that changes status between two pages moves from one
 stream to another and may then be seen twice or not at all: a status filter is a snapshot.
-Listing without one walks the ``byReceivedAt`` index, whose order never changes.)
+Listing without one walks the ``byWorkflowShard`` index, whose order never changes.)
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Protocol
 
@@ -46,11 +46,15 @@ from snsflow.workflows import WORKFLOW_ID_PATTERN
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
 #: ``<workflowId>.<execution name>`` (see :func:`snsflow.executions.execution_id`).
+#: A re-run's name ends in ``.r<n>`` (:func:`snsflow.actions.rerun_name`).
 _EXECUTION_ID = re.compile(
-    WORKFLOW_ID_PATTERN.strip("^$") + r"\.[A-Za-z0-9_-]{1," + f"{MAX_EXECUTION_NAME_LENGTH}" + "}"
+    WORKFLOW_ID_PATTERN.strip("^$")
+    + r"\.(?=[A-Za-z0-9_.-]{1,"
+    + f"{MAX_EXECUTION_NAME_LENGTH}"
+    + r"}$)[A-Za-z0-9_-]+(\.r[0-9]+)?"
 )
 _WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
-_UNSHOWN_SUBSCRIPTION_FIELDS = {"workflow_id", "subscription_arn"}
+_UNSHOWN_SUBSCRIPTION_FIELDS = {"workflow_id", "subscription_arn", "last_error_code"}
 
 Clock = Callable[[], datetime]
 #: ISO 8601 UTC with milliseconds and a ``Z``, as stored.
@@ -129,6 +133,13 @@ class Subscription(ApiModel):
     updated_at: UtcTime
     last_error: str | None = None
     last_error_at: UtcTime | None = None
+    #: Derived from the delivery log when read (snsflow.delivery_reads, docs/deliveries.md).
+    health: str | None = None
+    last_delivery_at: UtcTime | None = None
+    last_accepted_at: UtcTime | None = None
+    refusals_last_hour: int = 0
+    refusals_last_day: int = 0
+    last_refusal_code: str | None = None
 
 
 class WorkflowView(ApiModel):
@@ -162,14 +173,33 @@ class Execution(ApiModel):
     received_at: UtcTime
     started_at: UtcTime | None
     stopped_at: UtcTime | None
-    #: How many times SNS delivered the message (1 + redeliveries).
+    #: How many times SNS delivered the message (1 + redeliveries; 0 for a re-run).
     deliveries: int
     execution_arn: str | None
+    #: A re-run: the execution it re-runs.
+    rerun_of: str | None = None
+    #: How many times the execution was redriven.
+    redrive_count: int = 0
 
 
 class ExecutionPage(ApiModel):
     items: list[Execution]
     next_token: str | None
+
+
+class Action(ApiModel):
+    """Something done to an execution: a redrive or re-run through the API, or a recovery of
+    its message from a dead-letter queue (``snsflow recover``). ``by`` is a name, never a key."""
+
+    action: Literal["redrive", "rerun", "recover"]
+    by: str
+    at: UtcTime
+    #: ``rerun``: the new run.
+    execution_id: str | None = None
+    #: ``redrive``: the attempt it started (1 for the first redrive).
+    redrive_count: int | None = None
+    #: ``recover``: ``recovered`` or ``duplicate``.
+    outcome: str | None = None
 
 
 class ExecutionDetail(Execution):
@@ -193,6 +223,10 @@ class ExecutionDetail(Execution):
     console_url: str | None = None
     #: When the record expires (the retention).
     expires_at: UtcTime
+    #: The execution ids of its re-runs, oldest first.
+    reruns: list[str] = []
+    #: What was done to it, oldest first.
+    actions: list[Action] = []
 
 
 # -- filters --------------------------------------------------------------------------------------
@@ -301,6 +335,18 @@ class SubscriptionSource(Protocol):
     def list_for_workflow(self, workflow_id: str) -> list[SubscriptionRecord]: ...
 
 
+class DeliveryLogReader(Protocol):
+    """:class:`snsflow.delivery_reads.DeliveryReader`."""
+
+    def page(
+        self, workflow_id: str, filters: Any, *, limit: int, next_token: str | None
+    ) -> ApiModel: ...
+
+    def health(
+        self, workflow_id: str, records: Iterable[SubscriptionRecord]
+    ) -> tuple[Mapping[str, ApiModel], list[SubscriptionRecord]]: ...
+
+
 # -- the queries ----------------------------------------------------------------------------------
 
 
@@ -317,7 +363,9 @@ class QueryService:
         tokens: PageTokens,
         clock: Clock,
         retention: timedelta,
+        deliveries: DeliveryLogReader | None = None,
     ) -> None:
+        self._deliveries = deliveries
         self._workflows = workflows
         self._executions = executions
         self._lookup = lookup
@@ -375,15 +423,28 @@ class QueryService:
             next_token=None if exhausted else self._tokens.issue(scope, cursor),
         )
 
+    def list_deliveries(
+        self,
+        workflow_id: str,
+        filters: Any,
+        *,
+        limit: int = DEFAULT_PAGE_SIZE,
+        next_token: str | None = None,
+    ) -> ApiModel:
+        """A page of a workflow's delivery log, newest first (snsflow.delivery_reads)."""
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidParameterError("limit", f"must be between 1 and {MAX_PAGE_SIZE}")
+        self._workflow(workflow_id)
+        if self._deliveries is None:
+            raise NotFoundError("this API keeps no delivery log")
+        return self._deliveries.page(workflow_id, filters, limit=limit, next_token=next_token)
+
     def get_execution(self, execution_id: str) -> ExecutionDetail:
-        if not _EXECUTION_ID.fullmatch(execution_id):
-            raise InvalidParameterError(
-                "executionId", "is not an execution id ('<workflowId>.<execution name>')"
-            )
+        check_execution_id(execution_id)
         record = self._lookup.find_by_execution_id(execution_id)
         if record is None:
             raise ExecutionNotFoundError(f"no execution '{execution_id}'")
-        return _detail(record)
+        return execution_detail(record)
 
     def _workflow(self, workflow_id: str) -> WorkflowRecord:
         workflow = self._workflows.get(workflow_id) if _WORKFLOW_ID.fullmatch(workflow_id) else None
@@ -402,6 +463,10 @@ class QueryService:
     def _view(self, workflow: WorkflowRecord, api_url: str) -> WorkflowView:
         since = self._clock() - self._retention
         subscriptions = self._subscriptions.list_for_workflow(workflow.workflow_id)
+        health: Mapping[str, ApiModel] = {}
+        if self._deliveries is not None:
+            health, unrecorded = self._deliveries.health(workflow.workflow_id, subscriptions)
+            subscriptions = [*subscriptions, *unrecorded]
         return WorkflowView(
             id=workflow.workflow_id,
             name=workflow.name,
@@ -412,7 +477,10 @@ class QueryService:
             state_machine_type=workflow.state_machine_type,
             subscriptions=[
                 Subscription.model_validate(
-                    s.model_dump(exclude={"workflow_id", "subscription_arn"})
+                    {
+                        **s.model_dump(exclude=_UNSHOWN_SUBSCRIPTION_FIELDS),
+                        **(h.model_dump() if (h := health.get(s.topic_arn)) else {}),
+                    }
                 )
                 for s in sorted(subscriptions, key=lambda s: s.topic_arn)
             ],
@@ -433,6 +501,14 @@ def _newest(
     )
     merged = heapq.merge(*tagged, key=lambda pair: pair[1].position.received_at, reverse=True)
     return [pair for pair, _ in zip(merged, range(limit), strict=False)]
+
+
+def check_execution_id(execution_id: str) -> None:
+    """A 400 naming the parameter unless ``execution_id`` could be an execution's id."""
+    if not _EXECUTION_ID.fullmatch(execution_id):
+        raise InvalidParameterError(
+            "executionId", "is not an execution id ('<workflowId>.<execution name>')"
+        )
 
 
 def webhook_url(api_url: str, workflow_id: str) -> str:
@@ -479,7 +555,25 @@ def _sns_message(record: ExecutionRecord, document: Any) -> dict[str, Any]:
     }
 
 
-def _detail(record: ExecutionRecord) -> ExecutionDetail:
+def _actions(record: ExecutionRecord) -> list[Action]:
+    taken = [
+        Action(
+            action=note.action,
+            by=note.by,
+            at=note.at,
+            execution_id=note.execution_id,
+            redrive_count=note.redrive_count,
+        )
+        for note in record.actions
+    ]
+    recovered = [
+        Action(action="recover", by=note.by, at=note.at, outcome=note.outcome)
+        for note in record.recoveries
+    ]
+    return sorted([*taken, *recovered], key=lambda action: action.at)
+
+
+def execution_detail(record: ExecutionRecord) -> ExecutionDetail:
     execution_input = _json_or_text(record.input)
     summary = record.model_dump(include=set(Execution.model_fields))
     return ExecutionDetail(
@@ -495,4 +589,6 @@ def _detail(record: ExecutionRecord) -> ExecutionDetail:
         sns_message=_sns_message(record, execution_input),
         console_url=console_url(record.execution_arn) if record.execution_arn else None,
         expires_at=record.expires_at,
+        reruns=list(record.reruns),
+        actions=_actions(record),
     )

@@ -186,6 +186,7 @@ class Reconciler:
             error=description.error,
             cause=description.cause,
             input_bytes=len(record.input.encode("utf-8")),
+            redrive_count=description.redrive_count,
         )
         return self._records.change_status(record.workflow_id, record.message_id, change)
 

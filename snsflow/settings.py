@@ -106,7 +106,23 @@ class KeysCommandSettings(SnsflowSettings):
     keys_table_name: str | None = None
 
 
-class AuthorizerSettings(SnsflowSettings):
+class DeliveryLogSettings(SnsflowSettings):
+    """The delivery log (``snsflow.deliveries``): written by the webhook and the authorizer,
+    read by the query function. All three must agree on the shards."""
+
+    deliveries_table_name: str = Field(min_length=1)
+    #: Partition keys per workflow the log's deliveries (and refusal counters) are spread over:
+    #: a partition takes about 1,000 one-unit writes a second, an accepted delivery is one.
+    #: Readers query every shard, so more shards cost reads; changing it strands older items
+    #: of the shards that go (they expire with the retention).
+    delivery_log_shards: int = Field(default=4, ge=1, le=64)
+    #: Log items expire (DynamoDB TTL) this many days after they were written.
+    delivery_log_retention_days: int = Field(default=7, ge=1, le=90)
+    #: Samples (request id, message id, key name) a refusal counter keeps per minute.
+    refusal_samples: int = Field(default=3, ge=1, le=5)
+
+
+class AuthorizerSettings(DeliveryLogSettings):
     """The authorizer Lambda."""
 
     keys_table_name: str = Field(min_length=1)
@@ -128,7 +144,7 @@ class ExecutionsSettings(SnsflowSettings):
     workflow_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
 
 
-class WebhookSettings(ExecutionsSettings):
+class WebhookSettings(ExecutionsSettings, DeliveryLogSettings):
     """The webhook Lambda."""
 
     subscriptions_table_name: str = Field(min_length=1)
@@ -168,8 +184,11 @@ class ReconcilerSettings(ExecutionsSettings):
     max_moves_per_run: int = Field(default=2000, ge=1, le=20000)
 
 
-class QuerySettings(ExecutionsSettings):
+class QuerySettings(ExecutionsSettings, DeliveryLogSettings):
     """The query Lambda (the read-only API and the executions page)."""
+
+    #: A confirmed subscription with no delivery for this long reads ``silent``.
+    subscription_silent_after_hours: int = Field(default=24, ge=1, le=24 * 90)
 
     subscriptions_table_name: str = Field(min_length=1)
     #: Signs the ``nextToken`` of execution listings (HMAC-SHA256), so that a token cannot be

@@ -2,7 +2,8 @@
 
 Events are best effort and may arrive late, twice or out of order. A record only moves forward
 (the store's conditional update), so a late ``RUNNING`` after ``SUCCEEDED`` changes nothing and
-a terminal status is final (a redriven execution keeps its first outcome).
+a terminal status is final for its attempt. A redrive starts a new attempt: events carry its
+number (``redriveCount``), and the status of a newer attempt supersedes an older outcome.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class ExecutionStatusChange(BaseModel):
     output: str | None = None
     error: str | None = None
     cause: str | None = None
+    #: The attempt (0 before any redrive).
+    redrive_count: int = Field(default=0, alias="redriveCount")
 
 
 class ExecutionStatusChangeEvent(BaseModel):
@@ -81,7 +84,7 @@ class StateMachineLookup(Protocol):
     def by_state_machine(self, state_machine_arn: str) -> WorkflowRecord | None: ...
 
 
-def _truncate(text: str | None, limit_bytes: int) -> tuple[str | None, bool]:
+def truncate_text(text: str | None, limit_bytes: int) -> tuple[str | None, bool]:
     if text is None:
         return None, False
     data = text.encode("utf-8")
@@ -104,6 +107,7 @@ def build_status_change(
     error: str | None,
     cause: str | None,
     input_bytes: int,
+    redrive_count: int | None = None,
 ) -> StatusChange:
     """A :class:`StatusChange` whose output, error and cause fit in the record.
 
@@ -111,11 +115,11 @@ def build_status_change(
     limit: whatever does not fit is cut (at a character boundary) and flagged as truncated.
     """
     budget = detail_budget_bytes(input_bytes)
-    error, _ = _truncate(error, min(budget, 1024))
+    error, _ = truncate_text(error, min(budget, 1024))
     budget -= len((error or "").encode("utf-8"))
-    cause, cause_truncated = _truncate(cause, budget)
+    cause, cause_truncated = truncate_text(cause, budget)
     budget -= len((cause or "").encode("utf-8"))
-    output, output_truncated = _truncate(output, budget)
+    output, output_truncated = truncate_text(output, budget)
     return StatusChange(
         status=status,
         execution_arn=execution_arn,
@@ -126,6 +130,7 @@ def build_status_change(
         error=error,
         cause=cause,
         cause_truncated=cause_truncated,
+        redrive_count=redrive_count,
     )
 
 
@@ -192,6 +197,7 @@ class StatusEventRecorder:
             error=change.error,
             cause=change.cause,
             input_bytes=input_bytes,
+            redrive_count=change.redrive_count,
         )
         updated = self._records.change_status(key.workflow_id, key.message_id, status_change)
         return StatusEventOutcome(

@@ -10,12 +10,12 @@ the idempotent restart), so it is described and returned.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
-from snsflow.errors import DependencyUnavailableError
+from snsflow.errors import DependencyUnavailableError, SnsflowError
 from snsflow.executions import ExecutionStartFailedError, StartedExecution
 
 if TYPE_CHECKING:
@@ -35,6 +35,26 @@ class ExecutionDescription(BaseModel):
     output: str | None = None
     error: str | None = None
     cause: str | None = None
+    #: How many times it was redriven, and whether it can be (``REDRIVABLE``...), with why not.
+    redrive_count: int = 0
+    redrive_status: str | None = None
+    redrive_status_reason: str | None = None
+
+
+class HistoryPage(BaseModel):
+    """A page of GetExecutionHistory: the events as Step Functions gives them, oldest first."""
+
+    model_config = ConfigDict(frozen=True)
+
+    events: list[dict[str, Any]]
+    next_token: str | None = None
+
+
+class ExecutionNotRedrivableError(SnsflowError):
+    """Step Functions refused to redrive the execution; the message has its reason."""
+
+    code = "not_redrivable"
+    http_status = 409
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:
@@ -86,10 +106,7 @@ class StepFunctionsExecutions:
         try:
             response = self._client.describe_execution(executionArn=arn)
         except (BotoCoreError, ClientError) as error:
-            reason = _error_code(error) if isinstance(error, ClientError) else type(error).__name__
-            raise DependencyUnavailableError(
-                f"Step Functions could not describe execution {arn!r}: {reason}"
-            ) from error
+            raise _unavailable("describe", arn, error) from error
         return ExecutionDescription(
             execution_arn=response["executionArn"],
             status=response["status"],
@@ -99,4 +116,44 @@ class StepFunctionsExecutions:
             output=response.get("output"),
             error=response.get("error"),
             cause=response.get("cause"),
+            redrive_count=response.get("redriveCount", 0),
+            redrive_status=response.get("redriveStatus"),
+            redrive_status_reason=response.get("redriveStatusReason"),
         )
+
+    def history(self, arn: str, *, next_token: str | None, max_results: int) -> HistoryPage:
+        """One page of the execution's events, oldest first."""
+        kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": max_results}
+        if next_token:
+            kwargs["nextToken"] = next_token
+        try:
+            response = self._client.get_execution_history(**kwargs)
+        except (BotoCoreError, ClientError) as error:
+            raise _unavailable("read the history of", arn, error) from error
+        return HistoryPage(events=list(response["events"]), next_token=response.get("nextToken"))
+
+    def redrive(self, arn: str, *, client_token: str) -> datetime:
+        """Redrive the execution (idempotent per ``client_token``); returns the redrive time.
+
+        :class:`ExecutionNotRedrivableError` when Step Functions says it cannot be."""
+        try:
+            response = self._client.redrive_execution(executionArn=arn, clientToken=client_token)
+        except ClientError as error:
+            if _error_code(error) == "ExecutionNotRedrivable":
+                message = error.response.get("Error", {}).get("Message", "")
+                raise ExecutionNotRedrivableError(
+                    f"Step Functions cannot redrive this execution: {message or 'not redrivable'}"
+                ) from error
+            raise _unavailable("redrive", arn, error) from error
+        except BotoCoreError as error:
+            raise _unavailable("redrive", arn, error) from error
+        return response["redriveDate"]
+
+
+def _unavailable(
+    action: str, arn: str, error: BotoCoreError | ClientError
+) -> DependencyUnavailableError:
+    reason = _error_code(error) if isinstance(error, ClientError) else type(error).__name__
+    return DependencyUnavailableError(
+        f"Step Functions could not {action} execution {arn!r}: {reason}"
+    )

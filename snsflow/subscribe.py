@@ -327,6 +327,7 @@ def wait_until_confirmed(
     subscription_arn: str,
     *,
     timeout: float,
+    workflow_id: str = "<workflow>",
     interval: float = 1.0,
     on_wait: Callable[[float], None] = lambda _elapsed: None,
     clock: Callable[[], float] = time.monotonic,
@@ -343,7 +344,8 @@ def wait_until_confirmed(
             raise SubscribeFailedError(
                 f"the subscription {subscription_arn} is still pending confirmation after "
                 f"{timeout:g} s: is the webhook reachable from SNS, and does its workflow allow "
-                "this topic? (snsflow workflows show <workflow> shows the last error)"
+                f"this topic? ('snsflow deliveries {workflow_id} --refused' lists the requests "
+                "the webhook refused, with their codes)"
             )
         on_wait(elapsed)
         sleep(min(interval, max(timeout - elapsed, 0.0)))

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from snsflow.deliveries import DeliveryLog, DeliveryOutcome, SnsHeaders
 from snsflow.errors import DependencyUnavailableError, ForbiddenError, NotFoundError, SnsflowError
 from snsflow.executions import Clock, ExecutionLauncher
 from snsflow.sns import (
@@ -76,7 +77,7 @@ class SubscriptionRecords(Protocol):
     ) -> bool: ...
 
     def record_error(
-        self, workflow_id: str, topic_arn: str, *, error: str, at: datetime
+        self, workflow_id: str, topic_arn: str, *, error: str, at: datetime, code: str = ...
     ) -> None: ...
 
     def get(self, workflow_id: str, topic_arn: str) -> SubscriptionRecord | None: ...
@@ -119,6 +120,7 @@ class Webhook:
         subscriptions: SubscriptionRecords,
         confirmer: SubscriptionConfirmer,
         clock: Clock,
+        log: DeliveryLog | None = None,
     ) -> None:
         self._workflows = workflows
         self._verifier = verifier
@@ -126,8 +128,50 @@ class Webhook:
         self._subscriptions = subscriptions
         self._confirmer = confirmer
         self._clock = clock
+        self._log = log
 
-    def handle(self, workflow_id: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+    def handle(
+        self,
+        workflow_id: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The 200 body; every outcome of an existing workflow goes to the delivery log, after
+        the work (a log failure never changes the answer)."""
+        try:
+            answer, topic_arn = self._handle(workflow_id, body, headers)
+        except SnsflowError as error:
+            if self._log is not None and error.http_status < 500:
+                self._log_refusal(workflow_id, error.code, headers, request_id)
+            raise
+        if self._log is not None:
+            self._log.delivered(
+                workflow_id,
+                DeliveryOutcome(answer["status"]),
+                request_id=request_id,
+                topic_arn=topic_arn,
+                message_id=answer.get("messageId"),
+                execution_id=answer.get("executionId"),
+            )
+        return answer
+
+    def _log_refusal(
+        self, workflow_id: str, code: str, headers: Mapping[str, str], request_id: str | None
+    ) -> None:
+        assert self._log is not None
+        try:
+            workflow = self._workflows.get(workflow_id) if is_workflow_id(workflow_id) else None
+        except SnsflowError:
+            return  # the registry is unreachable: the refusal is in the function's log only
+        if workflow is not None:
+            self._log.refused(workflow, code, SnsHeaders.of(headers), request_id=request_id)
+
+    def _handle(
+        self, workflow_id: str, body: bytes, headers: Mapping[str, str]
+    ) -> tuple[dict[str, Any], str]:
+        """The answer, and the topic of the verified message."""
         reject_raw_delivery(headers)
         unverified = _parse(body)
         # An id the registry cannot hold is answered like an unknown one, without asking it.
@@ -141,10 +185,10 @@ class Webhook:
             )
         message = self._verifier.verify(unverified)
         if isinstance(message, Notification):
-            return self._run(workflow, message)
+            return self._run(workflow, message), message.topic_arn
         if isinstance(message, SubscriptionConfirmation):
-            return self._confirm(workflow, message)
-        return self._unsubscribed(workflow, message)
+            return self._confirm(workflow, message), message.topic_arn
+        return self._unsubscribed(workflow, message), message.topic_arn
 
     def _run(self, workflow: WorkflowRecord, notification: Notification) -> dict[str, Any]:
         acceptance = self._executions.accept(workflow, notification)
@@ -172,7 +216,7 @@ class Webhook:
         try:
             subscription_arn = self._confirmer.confirm(confirmation)
         except SnsflowError as error:
-            self._note_confirmation_error(workflow, confirmation, error.message)
+            self._note_confirmation_error(workflow, confirmation, error)
             raise
         self._subscriptions.mark_confirmed(
             workflow.workflow_id,
@@ -199,11 +243,15 @@ class Webhook:
         )
 
     def _note_confirmation_error(
-        self, workflow: WorkflowRecord, confirmation: SubscriptionConfirmation, reason: str
+        self, workflow: WorkflowRecord, confirmation: SubscriptionConfirmation, error: SnsflowError
     ) -> None:
         try:
             self._subscriptions.record_error(
-                workflow.workflow_id, confirmation.topic_arn, error=reason, at=self._clock()
+                workflow.workflow_id,
+                confirmation.topic_arn,
+                error=error.message,
+                at=self._clock(),
+                code=error.code,
             )
         except DependencyUnavailableError:
             logger.warning("could not record the confirmation error", exc_info=True)

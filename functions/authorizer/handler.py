@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.data_classes import event_source
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
     APIGatewayAuthorizerRequestEvent,
@@ -22,11 +22,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from snsflow import aws
 from snsflow.authorization import AccessRequest, Authorizer, presented_api_keys
+from snsflow.deliveries import SnsHeaders
+from snsflow.delivery_log import delivery_log
 from snsflow.errors import ForbiddenError, SnsflowError, UnauthorizedError
 from snsflow.settings import AuthorizerSettings
 from snsflow.store.keys import DynamoAccessRecords, DynamoKeyStore
 
 logger = Logger()
+#: Only the delivery log's metrics, each flushed as it is counted (a refusal is rare).
+metrics = Metrics(namespace="snsflow")
 
 
 class _MethodPolicy(APIGatewayAuthorizerResponse):
@@ -52,6 +56,7 @@ def _authorizer() -> Authorizer:
         clock=_now,
         cache_ttl=timedelta(seconds=settings.auth_cache_ttl_seconds),
         cache_max_entries=settings.auth_cache_max_entries,
+        log=delivery_log(settings, metrics),
     )
 
 
@@ -95,6 +100,8 @@ def lambda_handler(
             raw.get("queryStringParameters"),
             raw.get("multiValueQueryStringParameters"),
         ),
+        sns=SnsHeaders.of(raw.get("headers")),
+        request_id=(raw.get("requestContext") or {}).get("requestId"),
     )
     route = f"{request.http_method} {request.resource}"
     try:

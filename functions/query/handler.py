@@ -1,4 +1,6 @@
-"""The read-only API (``read`` keys, checked by the authorizer) and the executions page.
+"""The API's read routes (``read`` and ``operate`` keys), its action routes (``operate`` keys:
+redrive, re-run; both checked by the authorizer, and the scope once more here) and the
+executions page.
 
 Thin adapter: Powertools routes and validates the parameters, :class:`snsflow.query.QueryService`
 answers, and every failure — ours or a parameter Powertools refused — leaves in the API's error
@@ -19,9 +21,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from snsflow import aws
+from snsflow.actions import ActionService
+from snsflow.authorization import InsufficientScopeError
 from snsflow.clock import utc_now
+from snsflow.deliveries import delivery_log_shape
+from snsflow.delivery_reads import DeliveryFilters, DeliveryReader
 from snsflow.errors import NotFoundError, SnsflowError
-from snsflow.executions import CachedWorkflows
+from snsflow.executions import CachedWorkflows, ExecutionLauncher
+from snsflow.keys import KeyScope
 from snsflow.page import executions_page
 from snsflow.pagination import PageTokens
 from snsflow.query import (
@@ -33,6 +40,8 @@ from snsflow.query import (
     QueryService,
 )
 from snsflow.settings import QuerySettings
+from snsflow.stepfunctions import StepFunctionsExecutions
+from snsflow.store.deliveries import DeliveryLogStore
 from snsflow.store.execution_queries import ExecutionQueries
 from snsflow.store.executions import ExecutionStore
 from snsflow.store.subscriptions import SubscriptionStore
@@ -49,6 +58,7 @@ def _service() -> QueryService:
     settings = QuerySettings()
     dynamodb = aws.dynamodb_resource()
     executions = dynamodb.Table(settings.executions_table_name)
+    tokens = PageTokens(settings.pagination_secret.get_secret_value().encode("utf-8"))
     return QueryService(
         workflows=CachedWorkflows(
             WorkflowRegistry(dynamodb.Table(settings.workflows_table_name)),
@@ -58,10 +68,59 @@ def _service() -> QueryService:
         executions=ExecutionQueries(executions),
         lookup=ExecutionStore(executions),
         subscriptions=SubscriptionStore(dynamodb.Table(settings.subscriptions_table_name)),
-        tokens=PageTokens(settings.pagination_secret.get_secret_value().encode("utf-8")),
+        tokens=tokens,
         clock=utc_now,
         retention=timedelta(days=settings.execution_retention_days),
+        deliveries=DeliveryReader(
+            DeliveryLogStore(dynamodb.Table(settings.deliveries_table_name)),
+            delivery_log_shape(settings),
+            tokens=tokens,
+            clock=utc_now,
+            silent_after=timedelta(hours=settings.subscription_silent_after_hours),
+        ),
     )
+
+
+@cache
+def _actions() -> ActionService:
+    settings = QuerySettings()
+    dynamodb = aws.dynamodb_resource()
+    records = ExecutionStore(dynamodb.Table(settings.executions_table_name))
+    step_functions = StepFunctionsExecutions(aws.stepfunctions_client())
+    retention = timedelta(days=settings.execution_retention_days)
+    return ActionService(
+        records=records,
+        workflows=CachedWorkflows(
+            WorkflowRegistry(dynamodb.Table(settings.workflows_table_name)),
+            ttl=timedelta(seconds=settings.workflow_cache_seconds),
+            clock=utc_now,
+        ),
+        step_functions=step_functions,
+        launcher=ExecutionLauncher(records, step_functions, clock=utc_now, retention=retention),
+        tokens=PageTokens(settings.pagination_secret.get_secret_value().encode("utf-8")),
+        clock=utc_now,
+        retention=retention,
+    )
+
+
+def _caller() -> tuple[str, str]:
+    """The key name and scope the authorizer put in the request's context."""
+    context = app.current_event.raw_event.get("requestContext", {}).get("authorizer") or {}
+    return str(context.get("keyName", "")), str(context.get("scope", ""))
+
+
+def _operator() -> str:
+    """The caller's key name, if its scope may act (the authorizer checked it already)."""
+    key_name, scope = _caller()
+    if scope != KeyScope.OPERATE.value or not key_name:
+        raise InsufficientScopeError(
+            f"acting on executions needs a key of scope '{KeyScope.OPERATE}'"
+        )
+    return key_name
+
+
+def _idempotency_key() -> str | None:
+    return app.current_event.headers.get("Idempotency-Key")
 
 
 def _api_url() -> str:
@@ -110,9 +169,53 @@ def list_executions(
     return _json(200, page.to_json())
 
 
+@app.get("/workflows/<workflow_id>/deliveries")
+def list_deliveries(
+    workflow_id: str,
+    outcome: Annotated[str | None, Query(max_length=40)] = None,
+    since: Annotated[ParameterTime | None, Query()] = None,
+    until: Annotated[ParameterTime | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    next_token: Annotated[str | None, Query(alias="nextToken", max_length=4096)] = None,
+) -> Response[dict[str, Any]]:
+    filters = DeliveryFilters.from_parameters(outcome, since, until)
+    page = _service().list_deliveries(workflow_id, filters, limit=limit, next_token=next_token)
+    return _json(200, page.to_json())
+
+
 @app.get("/executions/<execution_id>")
 def get_execution(execution_id: str) -> Response[dict[str, Any]]:
     return _json(200, _service().get_execution(execution_id).to_json())
+
+
+@app.get("/executions/<execution_id>/history")
+def get_history(
+    execution_id: str,
+    next_token: Annotated[str | None, Query(alias="nextToken", max_length=4096)] = None,
+) -> Response[dict[str, Any]]:
+    return _json(200, _actions().history(execution_id, next_token).to_json())
+
+
+@app.post("/executions/<execution_id>/redrive")
+def redrive(execution_id: str) -> Response[dict[str, Any]]:
+    caller = _operator()
+    detail = _actions().redrive(execution_id, caller=caller, idempotency_key=_idempotency_key())
+    return _json(200, detail.to_json())
+
+
+@app.post("/executions/<execution_id>/rerun")
+def rerun(execution_id: str) -> Response[dict[str, Any]]:
+    caller = _operator()
+    result, created = _actions().rerun(
+        execution_id, caller=caller, idempotency_key=_idempotency_key()
+    )
+    return _json(201 if created else 200, result.to_json())
+
+
+@app.get("/me")
+def me() -> Response[dict[str, Any]]:
+    key_name, scope = _caller()
+    return _json(200, {"keyName": key_name, "scope": scope})
 
 
 class RouteNotFoundError(NotFoundError):

@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from snsflow import aws
 from snsflow.clock import utc_now
+from snsflow.delivery_log import delivery_log
 from snsflow.errors import BadRequestError, SnsflowError
 from snsflow.executions import CachedWorkflows, ExecutionLauncher
 from snsflow.settings import WebhookSettings
@@ -89,6 +90,7 @@ def _webhook() -> Webhook:
             trusted_prefixes=local_sns,
         ),
         clock=utc_now,
+        log=delivery_log(settings, metrics),
     )
 
 
@@ -165,7 +167,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         body = _body(event, _settings().max_body_bytes)
         # The raw headers: the one look-up there ignores case itself.
-        answer = _webhook().handle(workflow_id, body, event.get("headers") or {})
+        answer = _webhook().handle(
+            workflow_id,
+            body,
+            event.get("headers") or {},
+            request_id=(event.get("requestContext") or {}).get("requestId"),
+        )
     except SnsflowError as error:
         if error.http_status >= 500 and not error.retryable:
             return _unexpected(workflow_id)

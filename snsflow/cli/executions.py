@@ -1,4 +1,5 @@
-"""``snsflow executions list|show|watch``: what SNS messages did, from the stack's read API.
+"""``snsflow executions list|show|watch``: what SNS messages did, from the stack's read API
+(``history``, ``redrive`` and ``rerun``: :mod:`snsflow.cli.execution_actions`).
 
 ``--since`` and ``--until`` take an ISO 8601 time (UTC when it has no offset) or a duration
 back from now (``15m``, ``2h``, ``7d``). ``watch`` polls until Ctrl-C (exit 0) and prints a line
@@ -50,18 +51,8 @@ def parse_moment(text: str, now: datetime | None = None) -> datetime:
     return instant_or_duration_ago(text, now or utc_now())
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "executions",
-        help="list, show and watch the executions of a workflow",
-        description="The executions of a deployed or local snsflow stack: one per SNS message.",
-    )
-    actions = parser.add_subparsers(dest="executions_action", metavar="ACTION", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    add_api_arguments(common)
-    filters = argparse.ArgumentParser(add_help=False)
-    filters.add_argument("workflow_id", metavar="WORKFLOW")
-    filters.add_argument(
+def _add_status_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--status",
         action="append",
         default=[],
@@ -70,16 +61,40 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         + ", ".join(s.value for s in ExecutionStatus),
     )
 
-    listing = actions.add_parser(
-        "list", parents=[common, filters], help="a workflow's executions, newest first"
-    )
+
+def _add_time_options(parser: argparse.ArgumentParser) -> None:
     for name, meaning in (("since", "received at or after"), ("until", "received at or before")):
-        listing.add_argument(
+        parser.add_argument(
             f"--{name}",
             type=parse_moment,
             metavar="TIME",
             help=f"only executions {meaning} TIME (ISO 8601, or a duration ago: 15m, 2h, 7d)",
         )
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # Imported here: it uses this module's formatting.
+    from snsflow.cli import execution_actions
+
+    parser = subparsers.add_parser(
+        "executions",
+        help="list, show, watch, follow the steps of, redrive and re-run executions",
+        description="The executions of a deployed or local snsflow stack: one per SNS message.",
+    )
+    actions = parser.add_subparsers(dest="executions_action", metavar="ACTION", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    add_api_arguments(common)
+    filters = argparse.ArgumentParser(add_help=False)
+    filters.add_argument("workflow_id", metavar="WORKFLOW")
+    _add_status_option(filters)
+    selection = argparse.ArgumentParser(add_help=False)
+    _add_status_option(selection)
+    _add_time_options(selection)
+
+    listing = actions.add_parser(
+        "list", parents=[common, filters], help="a workflow's executions, newest first"
+    )
+    _add_time_options(listing)
     listing.add_argument(
         "--limit",
         type=positive_int,
@@ -121,6 +136,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--max-polls", type=positive_int, metavar="N", help="stop after N polls (default: never)"
     )
     watch.set_defaults(handler=run_with_api("executions", _watch))
+    execution_actions.register(actions, common, selection)
 
 
 def _seconds(text: str) -> float:

@@ -64,6 +64,7 @@ class CommandLineParser(argparse.ArgumentParser):
 def _command_modules() -> list[ModuleType]:
     # Imported here, not at module level, so `snsflow --help` stays fast.
     from snsflow.cli import (
+        deliveries,
         demo,
         executions,
         keys,
@@ -75,7 +76,18 @@ def _command_modules() -> list[ModuleType]:
         workflows,
     )
 
-    return [verify, keys, workflows, subscribe, publish, executions, recover, local, demo]
+    return [
+        verify,
+        keys,
+        workflows,
+        subscribe,
+        publish,
+        executions,
+        deliveries,
+        recover,
+        local,
+        demo,
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:

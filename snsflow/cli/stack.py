@@ -17,7 +17,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -28,8 +28,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import PydanticSerializationError
 
 from snsflow import __version__, aws
+from snsflow.actions import ExecutionHistory, RerunResult
 from snsflow.cli.arguments import http_url
 from snsflow.cli.main import EXIT_FAILED, EXIT_USAGE, first_problem, print_error
+from snsflow.delivery_reads import DeliveryPage
 from snsflow.errors import SnsflowError
 from snsflow.net import is_loopback_host
 from snsflow.query import ExecutionDetail, ExecutionPage, WorkflowList, WorkflowView
@@ -152,14 +154,19 @@ class LocalStackInfo(BaseModel):
     workflows: dict[str, LocalWorkflowInfo] = Field(default_factory=dict)
     #: Key name -> value, for every key the local stack created.
     keys: dict[str, str] = Field(default_factory=dict)
-    #: Which of ``keys`` is the read key.
+    #: Which of ``keys`` is the read key, and which the operate key.
     read_key_name: str | None = Field(default=None, alias="readKeyName")
+    operate_key_name: str | None = Field(default=None, alias="operateKeyName")
     #: The firewall's key-prefix set (a WAF regex pattern set in moto), when it has one.
     key_prefix_set_arn: str | None = Field(default=None, alias="keyPrefixSetArn")
 
     @property
     def read_key(self) -> str | None:
         return self.keys.get(self.read_key_name) if self.read_key_name else None
+
+    @property
+    def operate_key(self) -> str | None:
+        return self.keys.get(self.operate_key_name) if self.operate_key_name else None
 
 
 def read_info_file(path: Path) -> LocalStackInfo:
@@ -195,6 +202,11 @@ class ReadApi:
                 "followed by 43 letters, digits, '-' or '_')"
             )
         parts = urllib.parse.urlsplit(api_url)
+        if parts.query or parts.fragment:
+            # Paths are appended to it: a query or fragment (a pasted webhook URL with its key,
+            # say) would end up in the middle of every request.
+            # Not echoed: the query may hold a key.
+            raise UsageError("the API's URL is its base URL: it takes no query or fragment")
         self.api_url = api_url.rstrip("/")
         self._key = api_key
         self._timeout = timeout
@@ -203,19 +215,38 @@ class ReadApi:
             handlers.append(urllib.request.ProxyHandler({}))
         self._opener = urllib.request.build_opener(*handlers)
 
+    def post(
+        self, path: str, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """POST with an empty body (the action routes take none): the status and the answer."""
+        return self._request("POST", path, (), headers, data=b"")
+
     def get(self, path: str, params: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+        return self._request("GET", path, params)[1]
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: Sequence[tuple[str, str]] = (),
+        headers: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+    ) -> tuple[int, dict[str, Any]]:
         url = self.api_url + path + (f"?{urllib.parse.urlencode(params)}" if params else "")
         request = urllib.request.Request(  # noqa: S310 - the scheme is checked in __init__
             url,
+            data=data,
+            method=method,
             headers={
                 "x-api-key": self._key,
                 "Accept": "application/json",
                 "User-Agent": f"snsflow-cli/{__version__}",
+                **(headers or {}),
             },
         )
         try:
             with self._opener.open(request, timeout=self._timeout) as response:
-                return _json_object(response.read(MAX_ANSWER_BYTES + 1))
+                return response.status, _json_object(response.read(MAX_ANSWER_BYTES + 1))
         except urllib.error.HTTPError as error:
             raise _api_error(error) from None
         except (urllib.error.URLError, OSError) as error:
@@ -259,6 +290,62 @@ class ReadApi:
 
     def execution(self, execution_id: str) -> ExecutionDetail:
         return _answer(ExecutionDetail, self.get(f"/executions/{_segment(execution_id)}"))
+
+    def history(self, execution_id: str, next_token: str | None = None) -> ExecutionHistory:
+        params = [("nextToken", next_token)] if next_token else []
+        path = f"/executions/{_segment(execution_id)}/history"
+        return _answer(ExecutionHistory, self.get(path, params))
+
+    def redrive(self, execution_id: str, idempotency_key: str | None = None) -> ExecutionDetail:
+        path = f"/executions/{_segment(execution_id)}/redrive"
+        return _answer(ExecutionDetail, self.post(path, _idempotency(idempotency_key))[1])
+
+    def rerun(self, execution_id: str, idempotency_key: str | None = None) -> RerunResult:
+        return self.rerun_request(execution_id, idempotency_key)[0]
+
+    def rerun_request(
+        self, execution_id: str, idempotency_key: str | None = None
+    ) -> tuple[RerunResult, bool]:
+        """The re-run, and whether this request started it (201) rather than an earlier one
+        with the same Idempotency-Key (200)."""
+        path = f"/executions/{_segment(execution_id)}/rerun"
+        status, document = self.post(path, _idempotency(idempotency_key))
+        return _answer(RerunResult, document), status == 201
+
+    def me(self) -> Caller:
+        return _answer(Caller, self.get("/me"))
+
+    def deliveries(
+        self,
+        workflow_id: str,
+        *,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        next_token: str | None = None,
+    ) -> DeliveryPage:
+        params: list[tuple[str, str]] = [("outcome", outcome)] if outcome else []
+        if since is not None:
+            params.append(("since", since.astimezone(UTC).isoformat()))
+        if limit is not None:
+            params.append(("limit", str(limit)))
+        if next_token:
+            params.append(("nextToken", next_token))
+        path = f"/workflows/{_segment(workflow_id)}/deliveries"
+        return _answer(DeliveryPage, self.get(path, params))
+
+
+class Caller(BaseModel):
+    """``GET /me``: the key's name and scope."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    key_name: str = Field(alias="keyName")
+    scope: str
+
+
+def _idempotency(key: str | None) -> dict[str, str]:
+    return {"Idempotency-Key": key} if key else {}
 
 
 def is_visible_ascii(value: str) -> bool:
@@ -325,7 +412,11 @@ def _api_error(error: urllib.error.HTTPError) -> ApiRequestError:
 def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     """``--api-url``, ``--api-key``, ``--info-file``, ``--stack``, ``--region``."""
     parser.add_argument("--api-url", metavar="URL", help="the API's base URL")
-    parser.add_argument("--api-key", metavar="VALUE", help="a read key (default: SNSFLOW_API_KEY)")
+    parser.add_argument(
+        "--api-key",
+        metavar="VALUE",
+        help="an API key: read, or operate to act (default: SNSFLOW_API_KEY)",
+    )
     parser.add_argument(
         "--info-file",
         type=Path,
@@ -340,8 +431,11 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="AWS region of --stack (default: from the environment)")
 
 
-def read_api(args: argparse.Namespace) -> tuple[ReadApi, LocalStackInfo | None]:
-    """The API named on the command line, the info file, the stack or the environment."""
+def read_api(
+    args: argparse.Namespace, *, operate: bool = False
+) -> tuple[ReadApi, LocalStackInfo | None]:
+    """The API named on the command line, the info file, the stack or the environment; with
+    ``operate``, the info file's operate key rather than its read key."""
     info = read_info_file(args.info_file) if args.info_file else None
     try:
         settings = ApiClientSettings()
@@ -362,15 +456,16 @@ def read_api(args: argparse.Namespace) -> tuple[ReadApi, LocalStackInfo | None]:
         raise UsageError(
             "no API: pass --api-url URL, --info-file FILE or --stack NAME, or set SNSFLOW_API_URL"
         )
+    scope = "operate" if operate else "read"
     api_key = (
         args.api_key
-        or (info.read_key if info else None)
+        or ((info.operate_key if operate else info.read_key) if info else None)
         or (settings.api_key.get_secret_value() if settings.api_key else None)
     )
     if not api_key:
         raise UsageError(
-            "no read key: pass --api-key VALUE or --info-file FILE, or set "
-            "SNSFLOW_API_KEY (create one: snsflow keys create NAME --scope read)"
+            f"no {scope} key: pass --api-key VALUE or --info-file FILE, or set "
+            f"SNSFLOW_API_KEY (create one: snsflow keys create NAME --scope {scope})"
         )
     return ReadApi(api_url, api_key, timeout=settings.api_timeout_seconds), info
 
@@ -378,12 +473,15 @@ def read_api(args: argparse.Namespace) -> tuple[ReadApi, LocalStackInfo | None]:
 Command = Callable[[argparse.Namespace, ReadApi, LocalStackInfo | None], int]
 
 
-def run_with_api(group: str, command: Command) -> Callable[[argparse.Namespace], int]:
-    """Resolve the API, run ``command``, and turn failures into exit codes."""
+def run_with_api(
+    group: str, command: Command, *, operate: bool = False
+) -> Callable[[argparse.Namespace], int]:
+    """Resolve the API (with an operate key for ``operate`` commands), run ``command``, and
+    turn failures into exit codes."""
 
     def run(args: argparse.Namespace) -> int:
         try:
-            api, info = read_api(args)
+            api, info = read_api(args, operate=operate)
             return command(args, api, info)
         except UsageError as error:
             print_error(f"snsflow {group}", f"error: {error}")

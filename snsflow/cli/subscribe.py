@@ -178,7 +178,12 @@ def _subscribe(args: argparse.Namespace) -> int:
             print(f"  still pending after {elapsed:.0f} s", file=sys.stderr)
 
     took = wait_until_confirmed(
-        sns, subscription_arn, timeout=args.timeout, interval=POLL_SECONDS, on_wait=report
+        sns,
+        subscription_arn,
+        timeout=args.timeout,
+        workflow_id=args.workflow_id,
+        interval=POLL_SECONDS,
+        on_wait=report,
     )
     print(f"Confirmed after {took:.1f} s.", file=sys.stderr)
     print(subscription_arn)

@@ -21,7 +21,7 @@ from snsflow.cli.stack import (
     run_with_api,
     show_time,
 )
-from snsflow.query import WorkflowView
+from snsflow.query import Subscription, WorkflowView
 from snsflow.store.executions import ExecutionStatus
 
 
@@ -79,6 +79,23 @@ def format_workflows(workflows: list[WorkflowView]) -> list[str]:
     return render_table(header, rows)
 
 
+def _health(subscription: Subscription, workflow_id: str) -> str:
+    """The subscription's health as the delivery log shows it, and where to look further."""
+    parts = [
+        subscription.health or "-",
+        f"last delivery {show_time(subscription.last_delivery_at)}",
+        f"last accepted {show_time(subscription.last_accepted_at)}",
+        f"refused {subscription.refusals_last_hour} in the last hour, "
+        f"{subscription.refusals_last_day} in the last day",
+    ]
+    if subscription.last_refusal_code:
+        parts.append(f"latest code {subscription.last_refusal_code}")
+    text = "; ".join(parts)
+    if subscription.health in ("failing", "refused"):
+        text += f" (see: snsflow deliveries {workflow_id} --refused)"
+    return text
+
+
 def format_workflow(workflow: WorkflowView, key_value: str | None) -> list[str]:
     endpoint = (
         sns_endpoint(workflow.webhook_url, key_value)
@@ -105,6 +122,8 @@ def format_workflow(workflow: WorkflowView, key_value: str | None) -> list[str]:
         if subscription.last_error:
             state += f" (last error: {subscription.last_error})"
         lines.append(("Subscription", state))
+        if subscription.health is not None:
+            lines.append(("  health", _health(subscription, workflow.id)))
     if not workflow.subscriptions:
         lines.append(("Subscription", "none yet"))
     width = max(len(name) for name, _ in lines)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 import boto3
 
 from snsflow import aws
+from snsflow.cli.execution_actions import format_history
 from snsflow.cli.stack import ReadApi, render_table
 from snsflow.executions import execution_name
 from snsflow.local.sns import Outcome
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
 WORKFLOW_ID = "order-events"
 TOPIC_NAME = "orders"
+#: The state of order-events a rejected order fails in.
+FAILING_STATE = "OrderRejected"
 CONFIRMATION_TIMEOUT_SECONDS = 15.0
 EXECUTIONS_TIMEOUT_SECONDS = 30.0
 _POLL_SECONDS = 0.1
@@ -117,6 +120,7 @@ class Demo:
         executions = self._wait_for_executions(published)
         self._show(published, executions)
         self._check(published, executions)
+        self._show_failed_steps(published, executions)
         return self.report
 
     # -- steps -------------------------------------------------------------------------------
@@ -262,6 +266,26 @@ class Demo:
                     f"deliveries ({deliveries}) and run once",
                     delivered == 2 and deliveries == 2,
                 )
+
+    def _show_failed_steps(
+        self, published: Sequence[Published], executions: dict[str, Execution]
+    ) -> None:
+        """Where each failed order failed: its step history (GetExecutionHistory)."""
+        for item in published:
+            execution = executions.get(item.message_id)
+            if execution is None or execution.status is not ExecutionStatus.FAILED:
+                continue
+            history = self._api.history(execution.execution_id)
+            order = item.message.order["orderId"]
+            self.say(f"Steps of {order} ({execution.execution_id}):")
+            for line in format_history(history):
+                self.say(f"  {line}")
+            self.report.check(
+                f"{order}'s history shows the state it failed in "
+                f"({history.failed_state or 'none'})",
+                history.failed_state == FAILING_STATE,
+            )
+        self.say()
 
     # -- helpers -----------------------------------------------------------------------------
 

@@ -214,6 +214,10 @@ class StatusEventPump:
         #: Events whose delivery failed, in order, by (execution ARN, status).
         self._pending: dict[tuple[str, str], _Pending] = {}
         self._lock = threading.Lock()
+        #: Executions redriven since the last poll (their own lock: a redrive is reported from
+        #: inside a moto request, which a poll may be waiting for while holding ``_lock``).
+        self._redriven: set[str] = set()
+        self._redriven_lock = threading.Lock()
         self._ticker = _Ticker("local-status-events", poll_interval, self.poll)
 
     def start(self) -> None:
@@ -222,9 +226,21 @@ class StatusEventPump:
     def stop(self) -> None:
         self._ticker.stop()
 
+    def watch_again(self, execution_arn: str) -> None:
+        """The execution was redriven: report its new attempt's status changes."""
+        with self._redriven_lock:
+            self._redriven.add(execution_arn)
+
     def poll(self) -> int:
         """One pass: send every event due since the last one; returns how many were sent."""
         with self._lock:
+            with self._redriven_lock:
+                redriven, self._redriven = self._redriven, set()
+            for arn in redriven:
+                self._sent.pop(arn, None)
+                for state_machine_arn, unsettled in self._unsettled.items():
+                    if arn.split(":")[6] == state_machine_arn.split(":")[6]:
+                        unsettled.add(arn)
             for state_machine_arn in self._state_machine_arns:
                 self._collect_new(state_machine_arn)
                 self._collect_ended(state_machine_arn)

@@ -74,6 +74,7 @@ from snsflow.local.gateway import (
     StageThrottle,
 )
 from snsflow.local.loopback import SHUTDOWN_POLL_SECONDS
+from snsflow.local.redrive import LocalRedrive
 from snsflow.local.sns import LocalSns, SqsDeadLetterQueues
 from snsflow.settings import FUNCTION_SETTINGS, environment_variable
 from snsflow.store.keys import DynamoKeyStore
@@ -91,8 +92,9 @@ LOGGER = logging.getLogger("snsflow.local")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = PROJECT_ROOT / "functions"
 DEFAULT_WORKFLOWS_DIR = PROJECT_ROOT / "workflows"
-#: The read key created at start, beside the keys the workflows name.
+#: The read key and the operate key created at start, beside the keys the workflows name.
 READ_KEY_NAME = "local-read"
+OPERATE_KEY_NAME = "local-operate"
 #: Names of the local resources: ``<prefix>-<table or workflow>``.
 RESOURCE_PREFIX = "snsflow-local"
 #: Step Functions limits state machine names to 80 characters.
@@ -296,14 +298,16 @@ class MotoServer:
         self._thread: threading.Thread | None = None
         self.port = 0
         self.url = ""
+        self.redrive = LocalRedrive(DomainDispatcherApplication(create_backend_app))
 
     def start(self) -> None:
         # Werkzeug prints a line per request to stderr unless its logger is quietened.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         # moto logs every failed execution at ERROR: a workflow that fails is not an error here.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
-        # What moto's ThreadedMotoServer builds, with requests served one at a time.
-        app = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
+        # What moto's ThreadedMotoServer builds, with requests served one at a time, and
+        # RedriveExecution (moto has none).
+        app = _OneRequestAtATime(self.redrive)
         server = make_server(self._host, 0, app, threaded=True, request_handler=MotoRequestHandler)
         self._server = server
         self._thread = threading.Thread(
@@ -459,7 +463,7 @@ class LocalStack:
         gateway.start()
         cleanup.callback(gateway.stop)
         standard = [arns[w.id] for w in workflows if w.state_machine.type == "STANDARD"]
-        self._start_events(standard, handlers, cleanup)
+        self._start_events(standard, handlers, moto, cleanup)
         # Callbacks run last-registered first: the SNS stops first (no delivery reaches a
         # stopped gateway), the environment and moto last. (Its earlier callback is a no-op.)
         cleanup.callback(sns.stop)
@@ -504,10 +508,11 @@ class LocalStack:
         self,
         state_machine_arns: list[str],
         handlers: Mapping[str, LambdaHandler],
+        moto: MotoServer,
         cleanup: ExitStack,
     ) -> None:
-        """The EventBridge rules: status changes to the status function, the reconciler's
-        schedule."""
+        """The EventBridge rules: status changes to the status function (a redriven
+        execution's too), the reconciler's schedule."""
         config = self.config
         pump = StatusEventPump(
             aws.stepfunctions_client(),
@@ -517,6 +522,7 @@ class LocalStack:
             account_id=config.account_id,
             poll_interval=config.status_poll_seconds,
         )
+        moto.redrive.on_redrive(pump.watch_again)
         pump.start()
         cleanup.callback(pump.stop)
         schedule = Schedule(
@@ -586,6 +592,10 @@ class LocalStack:
         return self._state.keys[READ_KEY_NAME]
 
     @property
+    def operate_key(self) -> str:
+        return self._state.keys[OPERATE_KEY_NAME]
+
+    @property
     def key_prefix_set_arn(self) -> str | None:
         """The firewall's key-prefix set (in moto); None without a firewall."""
         prefix_set = self._state.key_prefix_set
@@ -630,6 +640,7 @@ class LocalStack:
             "accountId": self.config.account_id,
             "keys": self.keys,
             "readKeyName": READ_KEY_NAME,
+            "operateKeyName": OPERATE_KEY_NAME,
             "tables": self.tables,
             "keyPrefixSetArn": self.key_prefix_set_arn,
             "workflows": {workflow.id: workflow.to_info() for workflow in self.workflows},
@@ -717,13 +728,14 @@ def _key_store(keys_table: str, prefix_set: WafRegexPatternSet | None) -> KeySto
 
 
 def _create_keys(workflows: Iterable[Workflow], store: KeyStore) -> dict[str, str]:
-    """A webhook key for every key name a workflow names, and the read key."""
+    """A webhook key for every key name a workflow names, the read key and the operate key."""
     wanted = {workflow.trigger.api_key_name: KeyScope.WEBHOOK for workflow in workflows}
-    if READ_KEY_NAME in wanted:
-        raise LocalStackError(
-            f"a workflow names the key '{READ_KEY_NAME}', which the local stack keeps for reading"
-        )
-    wanted[READ_KEY_NAME] = KeyScope.READ
+    for name, scope in ((READ_KEY_NAME, KeyScope.READ), (OPERATE_KEY_NAME, KeyScope.OPERATE)):
+        if name in wanted:
+            raise LocalStackError(
+                f"a workflow names the key '{name}', which the local stack keeps for {scope} keys"
+            )
+        wanted[name] = scope
     now = datetime.now(UTC)
     return {
         name: create_key(store, name, scope, now).value.get_secret_value()
@@ -733,7 +745,11 @@ def _create_keys(workflows: Iterable[Workflow], store: KeyStore) -> dict[str, st
 
 def _routes(handlers: Mapping[str, LambdaHandler]) -> list[Route]:
     """The deployed API's routes: each key scope's routes to its function, and the page."""
-    function_of_scope = {KeyScope.WEBHOOK: "webhook", KeyScope.READ: "query"}
+    function_of_scope = {
+        KeyScope.WEBHOOK: "webhook",
+        KeyScope.READ: "query",
+        KeyScope.OPERATE: "query",
+    }
     routes = [
         Route(
             route.http_method,

@@ -3,7 +3,10 @@ record — and one beside it holding the execution input.
 
 Only this module (and ``execution_queries`` beside it) reads or writes the executions table.
 Every write that changes the status is conditional on the status it moves from, so a record
-never goes backwards: ``RECEIVED`` → ``RUNNING`` → one terminal status, which is final.
+never goes backwards: ``RECEIVED`` → ``RUNNING`` → one terminal status, which is final for that
+attempt. A redrive (Step Functions' RedriveExecution) starts a new attempt of the same execution:
+the record counts attempts in ``redriveCount``, and a status of a newer attempt supersedes the
+outcome of an older one, while a late status of an older attempt changes nothing.
 
 The layout (``snsflow.store.tables.EXECUTIONS``) is chosen for write units: every write of an
 item costs its whole size in 1 KB units, and every index entry it changes costs one more.
@@ -39,13 +42,20 @@ from boto3.dynamodb.conditions import ConditionBase, Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
-from snsflow.store.dynamodb import dynamodb_errors, is_conditional_check_failure, parse_time
+from snsflow.errors import DependencyUnavailableError
+from snsflow.store.dynamodb import (
+    dynamodb_errors,
+    error_code,
+    is_conditional_check_failure,
+    parse_time,
+)
 
 # Re-exported: code outside the store formats query bounds with it.
 from snsflow.store.dynamodb import format_time as format_time
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 #: DynamoDB's item size limit (attribute names plus values).
 MAX_ITEM_BYTES = 400 * 1024
@@ -86,6 +96,10 @@ class ExecutionStatus(StrEnum):
         if self is ExecutionStatus.RUNNING:
             return (ExecutionStatus.RECEIVED,)
         return (ExecutionStatus.RECEIVED, ExecutionStatus.RUNNING)
+
+
+#: The outcomes Step Functions can redrive an execution from.
+REDRIVABLE_STATUSES = (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.ABORTED)
 
 
 def detail_budget_bytes(input_bytes: int) -> int:
@@ -149,6 +163,45 @@ class RecoveryNote(BaseModel):
         )
 
 
+class ActionNote(BaseModel):
+    """An action taken on the execution through the API: who (the key's name, never the key),
+    when, what, and the Idempotency-Key it came with (a digest, see ``snsflow.actions``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action: Literal["redrive", "rerun"]
+    by: str
+    at: datetime
+    #: ``rerun``: the execution id of the new run.
+    execution_id: str | None = None
+    #: ``redrive``: the attempt it started (1 for the first redrive).
+    redrive_count: int | None = None
+    request_key: str | None = None
+
+    def to_item(self) -> dict[str, Any]:
+        item: dict[str, Any] = {"action": self.action, "by": self.by, "at": format_time(self.at)}
+        for name, value in (
+            ("executionId", self.execution_id),
+            ("redriveCount", self.redrive_count),
+            ("requestKey", self.request_key),
+        ):
+            if value is not None:
+                item[name] = value
+        return item
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> ActionNote:
+        count = item.get("redriveCount")
+        return cls(
+            action=item["action"],
+            by=item["by"],
+            at=parse_time(item["at"]),
+            execution_id=item.get("executionId"),
+            redrive_count=int(count) if count is not None else None,
+            request_key=item.get("requestKey"),
+        )
+
+
 class ExecutionRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -177,6 +230,18 @@ class ExecutionRecord(BaseModel):
     last_start_error: str | None = None
     #: Each time ``snsflow recover`` brought a dead-letter copy of the message here.
     recoveries: tuple[RecoveryNote, ...] = ()
+    #: A re-run: the execution id of the execution it re-runs (always a first run).
+    rerun_of: str | None = None
+    #: The execution ids of this execution's re-runs, oldest first; their number is
+    #: ``rerun_count``, which names the next one.
+    reruns: tuple[str, ...] = ()
+    rerun_count: int = 0
+    #: How many times the execution was redriven (the attempt the status belongs to).
+    redrive_count: int = 0
+    #: Redrives and re-runs asked for through the API, oldest first.
+    actions: tuple[ActionNote, ...] = ()
+    #: A re-run: the digest of the request that made it (its Idempotency-Key and caller).
+    request_key: str | None = None
 
     @classmethod
     def from_item(
@@ -213,6 +278,12 @@ class ExecutionRecord(BaseModel):
             cause_truncated=bool(item.get("causeTruncated", False)),
             last_start_error=item.get("lastStartError"),
             recoveries=tuple(RecoveryNote.from_item(note) for note in item.get("recoveries", ())),
+            rerun_of=item.get("rerunOf"),
+            reruns=tuple(item.get("reruns", ())),
+            rerun_count=int(item.get("rerunCount", 0)),
+            redrive_count=int(item.get("redriveCount", 0)),
+            actions=tuple(ActionNote.from_item(note) for note in item.get("actions", ())),
+            request_key=item.get("requestKey"),
         )
 
 
@@ -230,6 +301,28 @@ class StatusChange(BaseModel):
     error: str | None = None
     cause: str | None = None
     cause_truncated: bool = False
+    #: The attempt this status belongs to (``redriveCount`` of the event or description);
+    #: None when not known (a start, an EXPRESS run's settlement).
+    redrive_count: int | None = None
+
+
+#: What a redrive's new attempt leaves behind of the outcome of the attempt before it.
+_OUTCOME_ATTRIBUTES = ("output", "outputTruncated", "error", "cause", "causeTruncated", "stoppedAt")
+
+
+def _written_outcome(change: StatusChange) -> set[str]:
+    """The outcome attributes ``change`` sets."""
+    values = (
+        ("output", change.output),
+        ("error", change.error),
+        ("cause", change.cause),
+        ("stoppedAt", change.stopped_at),
+    )
+    flags = (
+        ("outputTruncated", change.output_truncated),
+        ("causeTruncated", change.cause_truncated),
+    )
+    return {name for name, value in values if value is not None} | {n for n, f in flags if f}
 
 
 #: The outcomes an EXPRESS run records itself (``snsflow.definitions``).
@@ -284,10 +377,9 @@ class _Update:
     def set(self, attribute: str, value: Any) -> None:
         self._set.append(f"{self.name(attribute)} = {self.value(attribute, value)}")
 
-    def copy(self, attribute: str, path: Iterable[str]) -> None:
-        """Set ``attribute`` to the value at another attribute's document path."""
-        source = ".".join(self.name(part) for part in path)
-        self._set.append(f"{self.name(attribute)} = {source}")
+    def set_to(self, attribute: str, expression: str) -> None:
+        """``attribute = expression`` (an expression of placeholders made here)."""
+        self._set.append(f"{self.name(attribute)} = {expression}")
 
     def set_if_absent(self, attribute: str, value: Any) -> None:
         name = self.name(attribute)
@@ -320,30 +412,9 @@ class ExecutionStore:
         later one only adds 1 to ``deliveries``. Returns the record as it is after the write.
         """
         update = _Update()
-        shard = shard_of(claim.message_id)
-        for attribute, value in (
-            ("executionName", claim.execution_name),
-            ("status", ExecutionStatus.RECEIVED.value),
-            ("topicArn", claim.topic_arn),
-            ("messageTimestamp", claim.message_timestamp),
-            ("receivedAt", format_time(claim.received_at)),
-            ("expiresAt", int(claim.expires_at.timestamp())),
-            ("workflowShard", workflow_shard(claim.workflow_id, shard)),
-            ("statusShard", status_shard(claim.workflow_id, OPEN_GROUP, shard)),
-        ):
-            update.set_if_absent(attribute, value)
-        if claim.subject is not None:
-            update.set_if_absent("subject", claim.subject)
-        if claim.execution_name != claim.message_id:
-            update.set_if_absent("aliasExecutionId", claim.execution_id)
-        if claim.express:
-            update.set_if_absent(
-                "outcomeKeys",
-                {
-                    status.value: status_shard(claim.workflow_id, status.value, shard)
-                    for status in EXPRESS_OUTCOMES
-                },
-            )
+        for attribute, value in _claim_attributes(claim).items():
+            if value is not None:
+                update.set_if_absent(attribute, value)
         update.set("lastDeliveryAt", format_time(claim.received_at))
         update.add("deliveries", 1)
         with dynamodb_errors("record the message"):
@@ -364,11 +435,7 @@ class ExecutionStore:
         try:
             with dynamodb_errors("record the message"):
                 self._table.put_item(
-                    Item={
-                        **input_key(claim.workflow_id, claim.message_id),
-                        "input": claim.input,
-                        "expiresAt": int(claim.expires_at.timestamp()),
-                    },
+                    Item=_input_item(claim),
                     ConditionExpression="attribute_not_exists(recordKey)",
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
@@ -412,11 +479,24 @@ class ExecutionStore:
             update.value(f"from{status.value}", status.value)
             for status in change.status.predecessors
         )
+        condition = f"{update.name('status')} IN ({allowed})"
+        if change.redrive_count is not None:
+            # Within an attempt the status only moves forward; a newer attempt's status
+            # supersedes whatever an older one recorded (and what it left is removed).
+            update.set("redriveCount", change.redrive_count)
+            count = update.name("redriveCount")
+            attempt = update.value("redriveCount", change.redrive_count)  # the one set above
+            condition = (
+                f"({condition} AND (attribute_not_exists({count}) OR {count} <= {attempt}))"
+                f" OR {count} < {attempt}"
+            )
+            for attribute in set(_OUTCOME_ATTRIBUTES) - _written_outcome(change):
+                update.remove(attribute)
         return self._update_if(
             workflow_id,
             message_id,
             update,
-            condition=f"{update.name('status')} IN ({allowed})",
+            condition=condition,
             action="update the execution record",
         )
 
@@ -449,6 +529,117 @@ class ExecutionStore:
                 return False
             raise
         return True
+
+    def record_redrive(
+        self, record: ExecutionRecord, note: ActionNote, *, redrive_count: int
+    ) -> bool:
+        """The record goes back to ``RUNNING`` for the attempt ``redrive_count`` (which
+        Step Functions has just started), with ``note``; the previous outcome is removed.
+
+        False (nothing written) unless the record has a terminal status of an older attempt:
+        a status event of the new attempt may have got there first, see :meth:`add_action`."""
+        update = _Update()
+        running = ExecutionStatus.RUNNING
+        update.set("status", running.value)
+        update.set(
+            "statusShard", _record_status_shard(record.workflow_id, record.message_id, running)
+        )
+        update.set("redriveCount", redrive_count)
+        update.set("redrivenAt", format_time(note.at))
+        update.set_to("actions", _appended(update, note))
+        for attribute in _OUTCOME_ATTRIBUTES:
+            update.remove(attribute)
+        ended = ", ".join(
+            update.value(f"from{status.value}", status.value) for status in REDRIVABLE_STATUSES
+        )
+        count = update.name("redriveCount")
+        condition = (
+            f"{update.name('status')} IN ({ended}) AND (attribute_not_exists({count}) OR "
+            f"{count} < {update.value('redriveCount', redrive_count)})"
+        )
+        return self._update_if(
+            record.workflow_id,
+            record.message_id,
+            update,
+            condition=condition,
+            action="record the redrive",
+        )
+
+    def add_action(self, workflow_id: str, message_id: str, note: ActionNote) -> bool:
+        """Append ``note`` to the record's actions; False if there is no such record."""
+        update = _Update()
+        update.set_to("actions", _appended(update, note))
+        return self._update_if(
+            workflow_id,
+            message_id,
+            update,
+            condition=f"attribute_exists({update.name('executionName')})",
+            action="record the action",
+        )
+
+    def claim_rerun(
+        self, original: ExecutionRecord, claim: ExecutionClaim, note: ActionNote
+    ) -> Literal["claimed", "exists", "conflict"]:
+        """Write a re-run's record (``RECEIVED``, pointing at ``original``) and, in the same
+        transaction, count it on the original and note the action there.
+
+        ``exists``: a record with the claim's key is there already (the same request, retried);
+        ``conflict``: the original changed since it was read (another re-run took the number).
+        """
+        item = {
+            **_key(claim.workflow_id, claim.message_id),
+            **_claim_attributes(claim),
+            "deliveries": 0,
+            "rerunOf": original.execution_id,
+            "requestKey": note.request_key,
+        }
+        # The re-run's record item and its input item, each only if absent.
+        puts: list[TransactWriteItemTypeDef] = [
+            {
+                "Put": {
+                    "TableName": self._table.name,
+                    "Item": {name: value for name, value in written.items() if value is not None},
+                    "ConditionExpression": "attribute_not_exists(recordKey)",
+                }
+            }
+            for written in (item, _input_item(claim))
+        ]
+        update = _Update()
+        update.set("rerunCount", original.rerun_count + 1)
+        update.set_to("reruns", _appended(update, claim.execution_id, name="rerun"))
+        update.set_to("actions", _appended(update, note))
+        count = update.name("rerunCount")
+        condition = f"attribute_exists({update.name('executionName')}) AND " + (
+            f"{count} = {update.value('expectedRerunCount', original.rerun_count)}"
+            if original.rerun_count
+            else f"attribute_not_exists({count})"
+        )
+        counted: TransactWriteItemTypeDef = {
+            "Update": {
+                "TableName": self._table.name,
+                "Key": _key(original.workflow_id, original.message_id),
+                "UpdateExpression": update.expression(),
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": update.names,
+                "ExpressionAttributeValues": update.values,
+            }
+        }
+        try:
+            # The table's client takes plain Python values (boto3's resource layer types them).
+            with dynamodb_errors("record the re-run"):
+                self._table.meta.client.transact_write_items(TransactItems=[*puts, counted])
+        except ClientError as error:
+            if error_code(error) != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" in reasons[:2]:
+                return "exists"
+            if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
+                return "conflict"
+            raise DependencyUnavailableError(
+                f"DynamoDB did not record the re-run ({', '.join(map(str, reasons))})"
+            ) from error
+        return "claimed"
 
     def _update_if(
         self, workflow_id: str, message_id: str, update: _Update, *, condition: str, action: str
@@ -702,6 +893,53 @@ def input_key(workflow_id: str, message_id: str) -> dict[str, str]:
     }
 
 
+def _appended(update: _Update, entry: ActionNote | str, *, name: str = "action") -> str:
+    """``list_append`` of one entry to the list attribute of ``name`` (created if absent)."""
+    attribute = {"action": "actions", "rerun": "reruns"}[name]
+    value = entry.to_item() if isinstance(entry, ActionNote) else entry
+    empty = update.value("emptyList", [])
+    return (
+        f"list_append(if_not_exists({update.name(attribute)}, {empty}), "
+        f"{update.value(f'new{name.title()}', [value])})"
+    )
+
+
+def _claim_attributes(claim: ExecutionClaim) -> dict[str, Any]:
+    """The attributes a claim writes on the record item, as stored (None: not written); the
+    input goes to the input item (:func:`_input_item`)."""
+    shard = shard_of(claim.message_id)
+    return {
+        "executionName": claim.execution_name,
+        "status": ExecutionStatus.RECEIVED.value,
+        "topicArn": claim.topic_arn,
+        "subject": claim.subject,
+        "messageTimestamp": claim.message_timestamp,
+        "receivedAt": format_time(claim.received_at),
+        "expiresAt": int(claim.expires_at.timestamp()),
+        "workflowShard": workflow_shard(claim.workflow_id, shard),
+        "statusShard": status_shard(claim.workflow_id, OPEN_GROUP, shard),
+        "aliasExecutionId": (
+            claim.execution_id if claim.execution_name != claim.message_id else None
+        ),
+        "outcomeKeys": (
+            {
+                status.value: status_shard(claim.workflow_id, status.value, shard)
+                for status in EXPRESS_OUTCOMES
+            }
+            if claim.express
+            else None
+        ),
+    }
+
+
+def _input_item(claim: ExecutionClaim) -> dict[str, Any]:
+    return {
+        **input_key(claim.workflow_id, claim.message_id),
+        "input": claim.input,
+        "expiresAt": int(claim.expires_at.timestamp()),
+    }
+
+
 # Writes made by a running EXPRESS state machine itself (Step Functions sends no status events
 # for EXPRESS executions): UpdateItem parameters for the DynamoDB service integration, in
 # DynamoDB's typed JSON. ``snsflow.definitions`` decides when they run; the item layout and the
@@ -791,7 +1029,7 @@ def run_outcome_request(
     if status not in EXPRESS_OUTCOMES:
         raise ValueError(f"an EXPRESS run does not record {status}")
     # Its index key, kept by the claim: a run has no way to compute the shard.
-    update.copy("statusShard", ("outcomeKeys", status.value))
+    update.set_to("statusShard", f"{update.name('outcomeKeys')}.{update.name(status.value)}")
     update.set("stoppedAt", _evaluated(run.now))
     for attribute, flag in (
         ("outputTruncated", output_truncated),

@@ -46,6 +46,8 @@ class SubscriptionRecord(BaseModel):
     updated_at: datetime
     last_error: str | None = None
     last_error_at: datetime | None = None
+    #: The error code of ``last_error`` (e.g. ``subscribe_url_failed``).
+    last_error_code: str | None = None
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> SubscriptionRecord:
@@ -64,6 +66,7 @@ class SubscriptionRecord(BaseModel):
             updated_at=parse_time(item["updatedAt"]),
             last_error=item.get("lastError"),
             last_error_at=optional_time("lastErrorAt"),
+            last_error_code=item.get("lastErrorCode"),
         )
 
 
@@ -108,19 +111,28 @@ class SubscriptionStore:
             at=at,
         )
 
-    def record_error(self, workflow_id: str, topic_arn: str, *, error: str, at: datetime) -> None:
+    def record_error(
+        self,
+        workflow_id: str,
+        topic_arn: str,
+        *,
+        error: str,
+        at: datetime,
+        code: str = "confirmation_failed",
+    ) -> None:
         """Note a failed confirmation (a record not seen before becomes ``pending``)."""
         with dynamodb_errors("record the subscription error"):
             self._table.update_item(
                 Key={"workflowId": workflow_id, "topicArn": topic_arn},
                 UpdateExpression=(
                     "SET #status = if_not_exists(#status, :pending), lastError = :error, "
-                    "lastErrorAt = :at, updatedAt = :at"
+                    "lastErrorAt = :at, lastErrorCode = :code, updatedAt = :at"
                 ),
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
                     ":pending": SubscriptionStatus.PENDING.value,
                     ":error": error[:1000],
+                    ":code": code[:100],
                     ":at": format_time(at),
                 },
             )
@@ -162,7 +174,9 @@ class SubscriptionStore:
             with dynamodb_errors("record the subscription"):
                 self._table.update_item(
                     Key={"workflowId": workflow_id, "topicArn": topic_arn},
-                    UpdateExpression=f"SET {', '.join(assignments)} REMOVE lastError, lastErrorAt",
+                    UpdateExpression=(
+                        f"SET {', '.join(assignments)} REMOVE lastError, lastErrorAt, lastErrorCode"
+                    ),
                     ConditionExpression=newer_or_same,
                     ExpressionAttributeNames={"#status": "status"},
                     ExpressionAttributeValues={

@@ -166,7 +166,18 @@ SUBSCRIPTIONS = TableSchema(
     sort_key=KeyAttribute("topicArn"),
 )
 
-ALL_TABLES: tuple[TableSchema, ...] = (KEYS, WORKFLOWS, EXECUTIONS, SUBSCRIPTIONS)
+#: The delivery log: what every request for a workflow came to (snsflow/store/deliveries.py).
+#: ``<workflowId>#<shard>`` spreads one workflow's deliveries over several partition keys, and
+#: ``<workflowId>#r<shard>`` holds its refusals, counted per code and minute. No index: an
+#: accepted delivery costs one write unit of log.
+DELIVERIES = TableSchema(
+    logical_name="Deliveries",
+    partition_key=KeyAttribute("partition"),
+    sort_key=KeyAttribute("entry"),
+    ttl_attribute="expiresAt",
+)
+
+ALL_TABLES: tuple[TableSchema, ...] = (KEYS, WORKFLOWS, EXECUTIONS, SUBSCRIPTIONS, DELIVERIES)
 #: Tables of an earlier layout, kept (unused) in a deployed stack until their records are
 #: copied to their successors; never created locally.
 RETIRED_TABLES: tuple[TableSchema, ...] = (LEGACY_EXECUTIONS,)

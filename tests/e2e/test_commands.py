@@ -86,7 +86,7 @@ def test_info_file_names_every_address_key_and_ready_to_paste_endpoint(
     assert info["keyPrefixSetArn"] == local_stack.key_prefix_set_arn
     workflows = load_workflows(EXAMPLE_WORKFLOWS)
     key_names = {w.trigger.api_key_name for w in workflows}
-    assert set(info["keys"]) == key_names | {info["readKeyName"]}
+    assert set(info["keys"]) == key_names | {info["readKeyName"], info["operateKeyName"]}
     assert set(info["workflows"]) == {w.id for w in workflows}
     for workflow in workflows:
         entry = info["workflows"][workflow.id]
@@ -112,6 +112,7 @@ def test_demo_command_checks_every_step_and_exits_zero(tmp_path: Path) -> None:
     assert "every check passed" in result.stdout
     assert "[FAILED]" not in result.stdout
     assert "A-1004" in result.stdout
+    assert "Failed in state 'OrderRejected'." in result.stdout  # its step history
 
 
 def test_serve_refuses_a_bad_workflow_file_naming_the_file_and_field(

@@ -31,6 +31,7 @@ from snsflow.settings import (
 from snsflow.sns.errors import MessageTooLargeError
 from snsflow.store.tables import (
     ALL_TABLES,
+    DELIVERIES,
     EXECUTIONS,
     KEYS,
     LEGACY_EXECUTIONS,
@@ -197,13 +198,15 @@ def test_the_reconciler_moves_the_old_executions_tables_records(default_app: Syn
         )
 
 
-def test_executions_expire_by_ttl_and_only_they_do(default_app: Synthesized) -> None:
+def test_executions_and_the_delivery_log_expire_by_ttl_and_only_they_do(
+    default_app: Synthesized,
+) -> None:
     for schema in ALL_TABLES + RETIRED_TABLES:
         table = default_app.resources("AWS::DynamoDB::Table")[
             default_app.logical_id(default_app.stack.data.table(schema))
         ]
         ttl = table["Properties"].get("TimeToLiveSpecification")
-        if schema in (EXECUTIONS, LEGACY_EXECUTIONS):
+        if schema in (EXECUTIONS, LEGACY_EXECUTIONS, DELIVERIES):
             assert ttl == {"AttributeName": "expiresAt", "Enabled": True}
         else:
             assert ttl is None
@@ -342,6 +345,11 @@ def test_webhook_role_holds_exactly_its_statements(default_app: Synthesized) -> 
             "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
             "Resource": [_arn(app, app.stack.data.table(SUBSCRIPTIONS))],
         },
+        {
+            "Effect": "Allow",
+            "Action": ["dynamodb:PutItem", "dynamodb:UpdateItem"],
+            "Resource": [_arn(app, app.stack.data.table(DELIVERIES))],
+        },
         {"Effect": "Allow", "Action": ["states:StartExecution"], "Resource": machines},
         {
             "Effect": "Allow",
@@ -372,6 +380,11 @@ def test_authorizer_role_reads_keys_and_workflows_and_records_key_use(
                 "Action": ["dynamodb:BatchGetItem"],
                 "Resource": [_arn(app, app.stack.data.table(WORKFLOWS))],
             },
+            {
+                "Effect": "Allow",
+                "Action": ["dynamodb:UpdateItem"],
+                "Resource": [_arn(app, app.stack.data.table(DELIVERIES))],
+            },
         ]
     )
 
@@ -383,7 +396,7 @@ def _executions_of(workflow_id: str) -> str:
     )
 
 
-def test_only_webhook_and_reconciler_may_describe_executions_and_only_this_stacks(
+def test_only_webhook_reconciler_and_query_may_describe_executions_and_only_this_stacks(
     default_app: Synthesized,
 ) -> None:
     app = default_app
@@ -392,12 +405,49 @@ def test_only_webhook_and_reconciler_may_describe_executions_and_only_this_stack
             app.template, role_of_function(app.template, _function_id(app, name))
         )
         describe = [s for s in statements if "states:DescribeExecution" in s["Action"]]
-        if name not in ("webhook", "reconciler"):
+        if name not in ("webhook", "reconciler", "query"):
             assert describe == []
             continue
         (statement,) = describe
-        assert statement["Action"] == ["states:DescribeExecution"]
+        assert statement["Action"][0] == "states:DescribeExecution"
         assert statement["Resource"] == sorted(_executions_of(w.id) for w in REPOSITORY_WORKFLOWS)
+
+
+def test_only_the_query_function_acts_on_executions_and_only_on_this_stacks(
+    default_app: Synthesized,
+) -> None:
+    app = default_app
+    machines = sorted(f"<{app.logical_id(m)}>" for m in app.stack.workflows.state_machines.values())
+    acting = ("states:GetExecutionHistory", "states:RedriveExecution")
+    for name in SNSFLOW_FUNCTIONS:
+        statements = role_statements(
+            app.template, role_of_function(app.template, _function_id(app, name))
+        )
+        granted = [s for s in statements if set(acting) & set(s["Action"])]
+        if name != "query":
+            assert granted == []
+            continue
+        assert _canonical(granted) == _canonical(
+            [
+                {
+                    "Effect": "Allow",
+                    "Action": ["states:DescribeExecution", *acting],
+                    "Resource": sorted(_executions_of(w.id) for w in REPOSITORY_WORKFLOWS),
+                }
+            ]
+        )
+        starts = [s for s in statements if "states:StartExecution" in s["Action"]]
+        assert starts == [
+            {"Effect": "Allow", "Action": ["states:StartExecution"], "Resource": machines}
+        ]
+        writes = [s for s in statements if "dynamodb:PutItem" in s["Action"]]
+        assert writes == [
+            {
+                "Effect": "Allow",
+                "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                "Resource": [_arn(app, app.stack.data.table(EXECUTIONS))],
+            }
+        ]
 
 
 def test_no_function_role_grants_anything_on_every_resource_but_xray(

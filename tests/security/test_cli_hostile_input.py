@@ -50,6 +50,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from snsflow import aws
+from snsflow.actions import ExecutionHistory, RerunResult
 from snsflow.cli import arguments, executions
 from snsflow.cli.main import UNEXPECTED, build_parser, commands, main
 from snsflow.local.stack import LocalStack
@@ -155,13 +156,15 @@ class Answer:
     misbehaviour: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     #: When set, the body by route instead: ``workflows``, ``workflow``, ``executions``,
-    #: ``execution`` (the shapes of the read API).
+    #: ``execution``, ``history``, ``rerun`` (the shapes of the API).
     by_route: dict[str, bytes] | None = None
 
     def body_for(self, path: str) -> bytes:
         if self.by_route is None:
             return self.body
         route = path.split("?")[0].rstrip("/").split("/")
+        if route[-1] in ("history", "rerun"):
+            return self.by_route[route[-1]]
         if route[-1] == "executions":
             return self.by_route["executions"]
         if "executions" in route:
@@ -396,6 +399,8 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, world: World) -> It
 
 
 def run_offline(argv: list[str], violations: Violations) -> Outcome:
+    # Hypothesis runs many cases in one fixture: each case starts with none noted.
+    violations.attempts.clear()
     outcome = run_cli(argv)
     aws.configure()  # a command points the client factory elsewhere; the next case starts clean
     assert violations.attempts == [], f"{argv!r:.500}: {violations.attempts}"
@@ -697,6 +702,9 @@ COMMANDS: dict[str, StrategyFor] = {
     "snsflow executions list": api_reaching,
     "snsflow executions show": api_reaching,
     "snsflow executions watch": api_reaching,
+    "snsflow executions history": api_reaching,
+    "snsflow executions redrive": api_reaching,
+    "snsflow executions rerun": api_reaching,
     "snsflow recover": recover_reaching,
     "snsflow local serve": serve_refusals,
     "snsflow demo": demo_refusals,
@@ -831,12 +839,37 @@ _DETAIL: dict[str, Any] = _EXECUTION | {
     "consoleUrl": "https://console.aws.amazon.com/states/",
     "expiresAt": _TIME,
 }
-#: The read API's shapes, filled in: a command given these succeeds.
+_STATE: dict[str, Any] = {
+    "name": "Charge",
+    "type": "Task",
+    "enteredAt": _TIME,
+    "exitedAt": _TIME,
+    "durationMs": 12,
+    "status": "FAILED",
+    "input": {"orderId": "A-1"},
+    "inputTruncated": False,
+    "output": None,
+    "outputTruncated": False,
+    "error": "States.TaskFailed",
+    "cause": "boom",
+}
+#: The API's shapes, filled in: a command given these succeeds.
 DOCUMENTS: dict[str, dict[str, Any]] = {
     "workflows": {"items": [_WORKFLOW]},
     "workflow": _WORKFLOW,
     "executions": {"items": [_EXECUTION], "nextToken": None},
     "execution": _DETAIL,
+    "history": {
+        "executionId": "order-events.m-1",
+        "states": [_STATE],
+        "failedState": "Charge",
+        "nextToken": None,
+    },
+    "rerun": {
+        "execution": _DETAIL
+        | {"executionId": "order-events.m-1.r1", "rerunOf": "order-events.m-1"},
+        "rerunOf": "order-events.m-1",
+    },
 }
 
 
@@ -846,6 +879,8 @@ def test_the_documents_are_the_api_s_shapes() -> None:
         (WorkflowView, "workflow"),
         (ExecutionPage, "executions"),
         (ExecutionDetail, "execution"),
+        (ExecutionHistory, "history"),
+        (RerunResult, "rerun"),
     ):
         model.model_validate(DOCUMENTS[name])
 
@@ -880,6 +915,9 @@ _TIME_FIELDS = [
     ("execution", ("startedAt",)),
     ("execution", ("stoppedAt",)),
     ("execution", ("expiresAt",)),
+    ("history", ("states", 0, "enteredAt")),
+    ("history", ("states", 0, "exitedAt")),
+    ("rerun", ("execution", "receivedAt")),
 ]
 
 
@@ -926,6 +964,7 @@ def spoiled_documents(draw: st.DrawFn) -> dict[str, bytes]:
             break
     token = draw(st.sampled_from([None, "again", ""]))
     documents["executions"]["nextToken"] = token
+    documents["history"]["nextToken"] = token
     if token is not None and draw(st.booleans()):
         documents["executions"]["items"] = []  # pages of nothing, without end
     return {name: json.dumps(doc).encode() for name, doc in documents.items()}
@@ -977,6 +1016,10 @@ _API_COMMANDS = [
     ["executions", "list", "order-events"],
     ["executions", "show", "order-events.m-1"],
     ["executions", "watch", "order-events", "--interval", "0", "--max-polls", "2"],
+    ["executions", "history", "order-events.m-1"],
+    ["executions", "redrive", "order-events.m-1"],
+    ["executions", "rerun", "order-events.m-1"],
+    ["executions", "rerun", "--workflow", "order-events", "--yes"],
     ["publish", "order-events", "--timeout", "0.5"],
 ]
 
@@ -1022,10 +1065,12 @@ def test_any_answer_of_the_api_fails_cleanly(
 
 def _info_documents(world: World) -> st.SearchStrategy[Any]:
     urls = st.one_of(_urls(world), _HOSTILE_JSON)
-    key_names = st.one_of(st.just("local-read"), st.just("prod-sns"), _HOSTILE_JSON)
+    key_names = st.one_of(
+        st.just("local-read"), st.just("local-operate"), st.just("prod-sns"), _HOSTILE_JSON
+    )
     keys = st.one_of(
         st.dictionaries(
-            st.one_of(st.just("local-read"), st.just("prod-sns"), _TEXT),
+            st.one_of(st.just("local-read"), st.just("local-operate"), st.just("prod-sns"), _TEXT),
             st.one_of(st.just(READ_KEY), _HOSTILE_JSON),
             max_size=3,
         ),
@@ -1042,6 +1087,7 @@ def _info_documents(world: World) -> st.SearchStrategy[Any]:
             optional={
                 "keys": keys,
                 "readKeyName": key_names,
+                "operateKeyName": key_names,
                 "snsEndpoint": urls,
                 "awsEndpoint": urls,
                 "region": st.one_of(st.sampled_from(["us-east-1", "moon-1"]), _HOSTILE_JSON),
@@ -1065,6 +1111,8 @@ _INFO_FILE_COMMANDS = [
     ["workflows", "list"],
     ["workflows", "show", "order-events"],
     ["executions", "list", "order-events"],
+    ["executions", "redrive", "order-events.m-1"],
+    ["executions", "rerun", "--workflow", "order-events", "--yes"],
     ["subscribe", "order-events", TOPIC_ARN, "--no-wait"],
     ["recover", "order-events", "--dlq", "https://sqs.us-east-1.amazonaws.com/123456789012/dlq"],
     ["keys", "list"],
@@ -1083,11 +1131,13 @@ def test_every_command_that_reads_the_info_file_is_fed_hostile_ones() -> None:
         if any(action.dest == "info_file" for action in command._actions)
     }
     fed = {_prog(words) for words in _INFO_FILE_COMMANDS}
-    # `executions show|watch` read it as `executions list` does (stack.read_api); `local serve`
-    # writes it (its refusals are in test_any_command_line_fails_cleanly).
+    # `executions show|watch|history` read it as `executions list` does (stack.read_api; redrive
+    # and rerun read its operate key instead); `local serve` writes it (its refusals are in
+    # test_any_command_line_fails_cleanly).
     assert reading - fed == {
         "snsflow executions show",
         "snsflow executions watch",
+        "snsflow executions history",
         "snsflow local serve",
     }
 

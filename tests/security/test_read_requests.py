@@ -1,4 +1,5 @@
-"""Hostile requests to every read route of the local stack's API, over HTTP on 127.0.0.1.
+"""Hostile requests to every read and action route of the local stack's API, over HTTP on
+127.0.0.1.
 
 Every route ``snsflow.authorization.ROUTES`` has for GET (and the page) is fuzzed with a
 strategy per path and query parameter (``READ_ROUTES``; a route or a parameter without one
@@ -13,6 +14,12 @@ naming a parameter that was sent when the code is ``invalid_parameter``. Request
 parameters are all valid get a 200 whose page is exactly what the records say. With DynamoDB
 failing (``tests/faults/injection.py``), a request that met a fault is a 503
 ``dependency_unavailable`` and nothing else ever is a 5xx.
+
+The action routes (POST redrive and re-run, ``ACTION_ROUTES``) get hostile execution ids,
+Idempotency-Key headers, bodies and keys of every scope: a key that may not act is a 403
+``insufficient_scope`` whatever else the request holds, and an operate key's request is a 2xx or
+a 4xx in the contract's shape, never a 5xx. They act on another workflow's records than the
+listings check.
 
 Also the repro requests of the issue that brought this suite. Case counts:
 ``tests/security/budget.py``.
@@ -93,6 +100,8 @@ class Target:
             cert_url=stack.sns.certificate_url,
         )
         self.records: dict[str, Record] = {}
+        #: Execution ids of BURST_WORKFLOW the action routes act on.
+        self.action_records: list[str] = []
         #: Tokens the API issued, for several queries.
         self.tokens: list[str] = []
 
@@ -154,6 +163,23 @@ def _seed(target: Target) -> None:
     target.records = wait_until(
         all_ended, timeout=DEADLINE_SECONDS, what="the seeded executions to end"
     )
+    # The action routes' own records (a re-run adds records to their workflow).
+    bodies = [target.audit_signer.notification(f"act on me {n}") for n in range(3)]
+    for body in bodies:
+        assert target.deliver(BURST_WORKFLOW, body) == 200
+    target.action_records = [
+        execution_id(BURST_WORKFLOW, json.loads(body)["MessageId"]) for body in bodies
+    ]
+
+    def acted_on_ended() -> bool:
+        return all(
+            ExecutionStatus(
+                json.loads(target.get(f"/executions/{identifier}").body)["status"]
+            ).is_terminal
+            for identifier in target.action_records
+        )
+
+    wait_until(acted_on_ended, timeout=DEADLINE_SECONDS, what="the audit-log executions to end")
     for query in ("limit=1", "limit=2&status=SUCCEEDED,FAILED", "limit=1&since=2000-01-01T00:00Z"):
         token = target.listing(query)["nextToken"]
         assert isinstance(token, str)
@@ -456,6 +482,11 @@ READ_ROUTES: dict[tuple[str, str], ReadRoute] = {
     ("GET", "/executions/{executionId}"): ReadRoute(
         {"executionId": Values(valid_execution_ids, hostile_execution_ids)}, {}
     ),
+    ("GET", "/executions/{executionId}/history"): ReadRoute(
+        {"executionId": Values(valid_execution_ids, hostile_execution_ids)},
+        {"nextToken": Values(valid_tokens, hostile_tokens)},
+    ),
+    ("GET", "/me"): ReadRoute({}, {}),
 }
 PATH_PARAMETER_NAMES = {name for route in READ_ROUTES.values() for name in route.path_parameters}
 
@@ -475,7 +506,9 @@ def test_every_parameter_of_the_read_routes_is_fuzzed() -> None:
     schema = query_handler.app.get_openapi_schema()
     declared: dict[str, tuple[int, set[str]]] = {}
     for path, item in (schema.paths or {}).items():
-        listed = (item.get.parameters if item.get else None) or []
+        if item.get is None:
+            continue  # an action route (ACTION_ROUTES)
+        listed = item.get.parameters or []
         parameters = [(p.name, p.in_.value) for p in listed if isinstance(p, Parameter)]
         in_path = len([name for name, where in parameters if where == "path"])
         declared[_shape(path)] = (in_path, {name for name, where in parameters if where == "query"})
@@ -758,3 +791,84 @@ def test_50_concurrent_deliveries_are_all_answered_and_recorded(target: Target) 
     wanted = {execution_id(BURST_WORKFLOW, json.loads(body)["MessageId"]) for body in bodies}
     for identifier in wanted:
         assert target.get(f"/executions/{identifier}").status == 200
+
+
+# -- the action routes ----------------------------------------------------------------------------
+
+#: Every route that acts (POST, operate keys), as in ``snsflow.authorization.ROUTES``.
+ACTION_ROUTES = ("/executions/{executionId}/redrive", "/executions/{executionId}/rerun")
+_HEADER_SAFE = st.binary(max_size=60).map(lambda raw: bytes(b for b in raw if b not in b"\r\n"))
+
+
+def test_every_action_route_is_fuzzed() -> None:
+    acting = {
+        r.resource for r in ROUTES if r.http_method == "POST" and "{workflowId}" not in r.resource
+    }
+
+    assert acting == set(ACTION_ROUTES), "add the route to ACTION_ROUTES"
+
+
+@st.composite
+def action_requests(draw: st.DrawFn, target: Target) -> tuple[str, bytes]:
+    """(the key's scope, a whole POST to an action route)."""
+    known = st.sampled_from(target.action_records)
+    identifier = draw(
+        st.one_of(
+            known.map(str.encode),
+            known.map(lambda i: (i + ".r1").encode()),
+            known.map(lambda i: (i[:-1] + "x").encode()),
+            hostile_execution_ids(target),
+        )
+    )
+    resource = draw(st.sampled_from(ACTION_ROUTES))
+    path = resource.replace("{executionId}", identifier.decode("latin-1")).encode("latin-1")
+    scope = draw(st.sampled_from(["operate", "operate", "operate", "read", "webhook", "none"]))
+    keys = {
+        "operate": target.stack.operate_key,
+        "read": target.read_key,
+        "webhook": target.stack.keys[target.stack.workflow(WORKFLOW).api_key_name],
+    }
+    headers = [b"Host: 127.0.0.1"]
+    if scope in keys:
+        headers.append(b"x-api-key: " + keys[scope].encode())
+    for _ in range(draw(st.integers(0, 2))):
+        value = draw(
+            st.one_of(
+                st.uuids().map(lambda u: str(u).encode()),
+                st.sampled_from([b"", b" ", b"k" * 255, b"k" * 256, b"\xff\xfe", b"a b"]),
+                _HEADER_SAFE,
+            )
+        )
+        headers.append(b"Idempotency-Key: " + value)
+    body = draw(st.one_of(st.just(b""), st.binary(max_size=200), st.just(b"{}")))
+    headers.append(b"Content-Length: " + str(len(body)).encode())
+    request = b"POST " + path + b" HTTP/1.1\r\n" + b"\r\n".join(headers) + b"\r\n\r\n" + body
+    return scope, request
+
+
+@cases("action_requests")
+@given(data=st.data())
+def test_any_action_request_is_a_2xx_or_a_4xx_and_only_operate_keys_act(
+    target: Target, data: st.DataObject
+) -> None:
+    scope, request = data.draw(action_requests(target), label="request")
+
+    answer = exchange(target.port, request)
+
+    event(f"{scope} {answer.status}")
+    assert not answer.reset
+    assert answer.status < 500, (answer.status, answer.body[:300])
+    assert answer.content_type == "application/json", answer.headers
+    if answer.status >= 400:
+        error = answer.error()
+        assert STABLE_CODE.fullmatch(error["code"]), error
+        if error["code"] == "invalid_parameter":
+            assert error["parameter"] in ("executionId", "Idempotency-Key"), error
+    if answer.status >= 400 and answer.error()["code"] in ("bad_request", "not_found"):
+        # The gateway refused the request line itself (raw bytes in it) or matched no route
+        # (an id holding a '/', say): no key was looked at.
+        return
+    if scope in ("read", "webhook"):
+        assert (answer.status, answer.error()["code"]) == (403, "insufficient_scope")
+    elif scope == "none":
+        assert answer.status == 401

@@ -18,11 +18,13 @@ from snsflow.store.tables import ALL_TABLES
 AUTHORIZER_ENVIRONMENT = {
     "SNSFLOW_KEYS_TABLE_NAME": "keys",
     "SNSFLOW_WORKFLOWS_TABLE_NAME": "workflows",
+    "SNSFLOW_DELIVERIES_TABLE_NAME": "deliveries",
 }
 WEBHOOK_ENVIRONMENT = {
     "SNSFLOW_WORKFLOWS_TABLE_NAME": "workflows",
     "SNSFLOW_EXECUTIONS_TABLE_NAME": "executions",
     "SNSFLOW_SUBSCRIPTIONS_TABLE_NAME": "subscriptions",
+    "SNSFLOW_DELIVERIES_TABLE_NAME": "deliveries",
 }
 
 
@@ -77,6 +79,7 @@ def test_a_collection_given_as_a_keyword_is_taken_as_it_is() -> None:
         workflows_table_name="w",
         executions_table_name="e",
         subscriptions_table_name="s",
+        deliveries_table_name="d",
         trusted_sns_url_prefixes=("http://127.0.0.1:1234/",),
     )
     assert explicit.trusted_sns_url_prefixes == ("http://127.0.0.1:1234/",)
@@ -93,7 +96,9 @@ def test_a_bad_value_is_refused_naming_its_variable() -> None:
 
 def test_a_missing_required_variable_is_named() -> None:
     with pytest.raises(ValidationError) as refused:
-        AuthorizerSettings.from_environment({"SNSFLOW_KEYS_TABLE_NAME": "keys"})
+        AuthorizerSettings.from_environment(
+            {"SNSFLOW_KEYS_TABLE_NAME": "keys", "SNSFLOW_DELIVERIES_TABLE_NAME": "deliveries"}
+        )
     assert [(e["loc"], e["type"]) for e in refused.value.errors()] == [
         (("SNSFLOW_WORKFLOWS_TABLE_NAME",), "missing")
     ]

@@ -103,15 +103,22 @@ def test_refusals_are_cached_too(invoke: Invoke, make_key: MakeKey, calls: CallL
         invoke(unknown)
         invoke(unbound)
 
-    assert calls.take() == ["BatchGetItem", "BatchGetItem"]
+    # Reads cached; each refusal for the existing workflow is counted in the delivery log
+    # (one write), the unknown workflow's are not logged at all.
+    assert calls.take() == ["BatchGetItem", "UpdateItem", "BatchGetItem"] + ["UpdateItem"] * 4
 
 
-def test_a_malformed_or_missing_key_costs_no_call(invoke: Invoke, calls: CallLog) -> None:
+def test_a_malformed_or_missing_key_costs_one_log_write(
+    invoke: Invoke, calls: CallLog, registry: Any
+) -> None:
+    calls.take()
     invoke(webhook_event("order-events", query={"x-api-key": "snsf_" + "x" * 10_000}))
     with pytest.raises(Exception, match="Unauthorized"):
         invoke(webhook_event("order-events"))
+    invoke(webhook_event("no-such-workflow", query={"x-api-key": "snsf_" + "x" * 10_000}))
 
-    assert calls.take() == []
+    # The workflow is read once (then cached) to know it exists; each refusal is one write.
+    assert calls.take() == ["BatchGetItem", "UpdateItem", "UpdateItem", "BatchGetItem"]
 
 
 def test_a_cached_key_on_an_uncached_workflow_reads_only_the_workflow(
@@ -126,7 +133,8 @@ def test_a_cached_key_on_an_uncached_workflow_reads_only_the_workflow(
 
     invoke(webhook_event("audit-log", query={"x-api-key": value}))
 
-    assert calls.take() == ["BatchGetItem"]
+    # The refusal (key_not_bound) is counted in audit-log's delivery log.
+    assert calls.take() == ["BatchGetItem", "UpdateItem"]
     [request] = requests
     assert list(request["RequestItems"]) == ["snsflow-test-workflows"]
 

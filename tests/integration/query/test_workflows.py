@@ -80,7 +80,15 @@ def test_list_shows_each_workflow_with_its_webhook_url_key_subscriptions_and_cou
         "updatedAt": pending["updatedAt"],
         "lastError": "SNS refused the token",
         "lastErrorAt": pending["updatedAt"],
+        # A confirmation that failed, and nothing delivered since (the log is empty).
+        "health": "refused",
+        "lastDeliveryAt": None,
+        "lastAcceptedAt": None,
+        "refusalsLastHour": 0,
+        "refusalsLastDay": 0,
+        "lastRefusalCode": "confirmation_failed",
     }
+    assert confirmed["health"] == "confirmed"
     assert audit["id"] == "audit-log"
     assert audit["allowedTopicArns"] is None
     assert audit["subscriptions"] == []

@@ -103,14 +103,20 @@ def test_express_failure_without_a_cause_is_recorded_with_its_error(stack: Stack
     assert stack.finished_execution(record.execution_arn)["error"] == "OrderLost"
 
 
-def test_express_accepted_notification_costs_three_aws_calls(stack: Stack) -> None:
+def test_express_accepted_notification_costs_three_aws_calls_and_a_log_entry(stack: Stack) -> None:
     deliver(stack, "express-orders", {"status": "paid"})  # warms the registry cache
     stack.calls.clear()
 
     message_id = deliver(stack, "express-orders", {"status": "paid"})
 
-    # The claim, its input and the start; the run marks itself RUNNING and records its outcome.
-    assert stack.calls.names == ["dynamodb.UpdateItem", "dynamodb.PutItem", "sfn.StartExecution"]
+    # The claim, its input and the start, then the delivery log's entry; the run marks itself
+    # RUNNING and records its outcome.
+    assert stack.calls.names == [
+        "dynamodb.UpdateItem",
+        "dynamodb.PutItem",
+        "sfn.StartExecution",
+        "dynamodb.PutItem",
+    ]
     assert stack.outcome("express-orders", message_id).status is ExecutionStatus.SUCCEEDED
 
 

@@ -159,7 +159,7 @@ def test_run_started_but_not_marked_running_still_answers_200_and_settles_later(
     assert stack.record("order-events", message_id_of(body)).status == "SUCCEEDED"
 
 
-def test_an_accepted_notification_costs_four_aws_calls(stack: Stack) -> None:
+def test_an_accepted_notification_costs_four_aws_calls_and_a_log_entry(stack: Stack) -> None:
     stack.deliver("order-events", stack.signer.notification("first: reads the registry"))
     cold = list(stack.calls.names)
     stack.calls.clear()
@@ -168,8 +168,14 @@ def test_an_accepted_notification_costs_four_aws_calls(stack: Stack) -> None:
 
     assert reply.body["status"] == "accepted"
     # The claim, its input (an item of its own: the record's later writes do not carry it),
-    # the start, the mark RUNNING.
-    warm = ["dynamodb.UpdateItem", "dynamodb.PutItem", "sfn.StartExecution", "dynamodb.UpdateItem"]
+    # the start, the mark RUNNING, then the delivery log's entry.
+    warm = [
+        "dynamodb.UpdateItem",
+        "dynamodb.PutItem",
+        "sfn.StartExecution",
+        "dynamodb.UpdateItem",
+        "dynamodb.PutItem",  # the delivery log's entry, after the work
+    ]
     assert cold == ["dynamodb.GetItem", *warm]
     assert stack.calls.names == warm
 
@@ -182,7 +188,7 @@ def test_a_duplicate_of_a_running_message_costs_one_aws_call(stack: Stack) -> No
     reply = stack.deliver("order-events", body)
 
     assert reply.body["status"] == "duplicate"
-    assert stack.calls.names == ["dynamodb.UpdateItem"]
+    assert stack.calls.names == ["dynamodb.UpdateItem", "dynamodb.PutItem"]
 
 
 def test_base64_encoded_body_is_decoded(stack: Stack) -> None:

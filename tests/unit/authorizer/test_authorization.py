@@ -24,6 +24,8 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 @dataclass(frozen=True)
 class Workflow:
     api_key_name: str
+    workflow_id: str = "orders"
+    allowed_topic_arns: tuple[str, ...] | None = None
 
 
 @dataclass

@@ -287,7 +287,11 @@ def test_the_stated_bound_is_the_authorizer_s_default_cache_time(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     defaults = AuthorizerSettings.from_environment(
-        {"SNSFLOW_KEYS_TABLE_NAME": "k", "SNSFLOW_WORKFLOWS_TABLE_NAME": "w"}
+        {
+            "SNSFLOW_KEYS_TABLE_NAME": "k",
+            "SNSFLOW_WORKFLOWS_TABLE_NAME": "w",
+            "SNSFLOW_DELIVERIES_TABLE_NAME": "d",
+        }
     )
     seconds = f"{defaults.auth_cache_ttl_seconds:g} s"
     with pytest.raises(SystemExit):

@@ -130,6 +130,21 @@ def test_a_value_marked_leaked_leaves_as_soon_as_it_is_no_longer_valid() -> None
     assert plan.left_out == (leaked_revoked,)
 
 
+def test_read_and_operate_values_never_enter_the_set() -> None:
+    # The firewall admits a value on the webhook route only from the set: a key that may read
+    # or act never gets that far, whether valid or retired.
+    others = [
+        _value(scope, revoked_at=revoked)
+        for scope in (KeyScope.READ, KeyScope.OPERATE)
+        for revoked in (None, NOW - timedelta(minutes=1))
+    ]
+
+    plan = plan_key_prefix_set(others, NOW)
+
+    assert plan.patterns == CLOSED_PATTERNS
+    assert plan.left_out == ()
+
+
 def test_the_set_is_closed_only_without_any_webhook_value() -> None:
     revoked = _value(revoked_at=NOW)
 

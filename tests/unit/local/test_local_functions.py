@@ -18,12 +18,12 @@ POWERTOOLS_MAX_VALUES = 100
 
 
 @pytest.fixture
-def webhook_module(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+def webhook_module(
+    monkeypatch: pytest.MonkeyPatch, dynamodb_tables: dict[str, str]
+) -> Iterator[ModuleType]:
     # As the local stack sets them: metrics off, since there is no CloudWatch to send them to.
+    # The tables (moto) answer the look-up of the workflow a refusal would be logged for.
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    for table in ("WORKFLOWS", "EXECUTIONS", "SUBSCRIPTIONS"):
-        monkeypatch.setenv(f"SNSFLOW_{table}_TABLE_NAME", f"local-{table.lower()}")
     Metrics().clear_metrics()
     module = load_function("webhook")
     yield module
@@ -32,7 +32,8 @@ def webhook_module(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
 
 
 def refuse_many(handler: LambdaHandler, capsys: pytest.CaptureFixture[str]) -> str:
-    """Stdout of more deliveries than Powertools keeps values for, each refused (no AWS call)."""
+    """Stdout of more deliveries than Powertools keeps values for, each refused (for a workflow
+    the registry does not hold: nothing is logged)."""
     event = sns_delivery_event("order-events", "not an SNS envelope")
     capsys.readouterr()
     context = LocalLambdaContext("snsflow-webhook", region="us-east-1", account_id="123456789012")

@@ -203,3 +203,17 @@ def test_watch_looks_back_from_the_start_of_time_at_the_edge_of_the_calendar() -
     watcher.poll()
 
     assert api.since[-1] == datetime.min.replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://203.0.113.9/prod/webhooks/order-events?x-api-key=snsf_leaked",
+        "https://203.0.113.9/prod#executions",
+    ],
+)
+def test_an_api_url_with_a_query_or_fragment_is_refused_without_showing_it(url: str) -> None:
+    with pytest.raises(UsageError, match="no query or fragment") as refused:
+        ReadApi(url, "snsf_x")
+
+    assert "snsf_leaked" not in str(refused.value)
