@@ -100,16 +100,8 @@ ACCESS: dict[FunctionName, FunctionAccess] = {
     "query": FunctionAccess(
         tables=(
             TableGrant(WORKFLOWS, ("dynamodb:GetItem", "dynamodb:Scan")),
-            TableGrant(
-                EXECUTIONS,
-                (
-                    "dynamodb:Query",
-                    "dynamodb:BatchGetItem",
-                    "dynamodb:GetItem",
-                    "dynamodb:PutItem",
-                    "dynamodb:UpdateItem",
-                ),
-            ),
+            TableGrant(EXECUTIONS, ("dynamodb:Query", "dynamodb:BatchGetItem")),
+            TableGrant(EXECUTIONS, ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")),
             TableGrant(
                 EXECUTIONS,
                 ("dynamodb:Query",),
