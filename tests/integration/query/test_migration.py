@@ -14,27 +14,9 @@ from snsflow.store.executions import ExecutionStatus
 from snsflow.store.migration import MigrationReport, move_legacy_records
 from snsflow.store.tables import LEGACY_EXECUTIONS
 from tests.integration.query.conftest import QueryStack
+from tests.support.legacy_executions import legacy_items, move_to_legacy_table
 
 LEGACY_TABLE = "snsflow-test-legacy-executions"
-#: Attributes only today's layout has.
-_NEW_ONLY = {"recordKey", "workflowShard", "statusShard", "aliasExecutionId", "outcomeKeys"}
-
-
-def legacy_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Today's items (record and input item per message) as the store of before issue 15 wrote
-    them: one item per record, input included, with ``executionId`` and ``workflowStatus``."""
-    inputs = {item["recordKey"]: item["input"] for item in items if "input" in item}
-    legacy = []
-    for item in items:
-        if item["workflowId"].endswith("#input"):
-            continue
-        record = {name: value for name, value in item.items() if name not in _NEW_ONLY}
-        record["messageId"] = item["recordKey"].split("#", 1)[1]
-        record["input"] = inputs[item["recordKey"]]
-        record["executionId"] = f"{item['workflowId']}.{item['executionName']}"
-        record["workflowStatus"] = f"{item['workflowId']}#{item['status']}"
-        legacy.append(record)
-    return legacy
 
 
 def answers(query_stack: QueryStack) -> dict[str, Any]:
@@ -66,21 +48,13 @@ def legacy_table(dynamodb_tables: dict[str, str]) -> Any:
 
 
 def test_records_in_the_old_layout_read_the_same_once_moved(
-    query_stack: QueryStack, recent: datetime, legacy_table: Any
+    query_stack: QueryStack, recent: datetime
 ) -> None:
     seeded = query_stack.seed_many("order-events", 30, recent)
     expected = answers(query_stack)
     assert len(expected["details"]) == len(seeded) == 30
-    items = query_stack.table.scan(ConsistentRead=True)["Items"]
     # The deployed stack's table holds them in the old layout; today's table is new and empty.
-    with legacy_table.batch_writer() as batch:
-        for item in legacy_items(items):
-            batch.put_item(Item=item)
-    with query_stack.table.batch_writer() as batch:
-        for item in items:
-            batch.delete_item(
-                Key={"recordKey": item["recordKey"], "workflowId": item["workflowId"]}
-            )
+    legacy_table = move_to_legacy_table(query_stack.table, LEGACY_TABLE)
     assert query_stack.walk("order-events") == [[]]
 
     runs: list[MigrationReport] = []
