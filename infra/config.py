@@ -98,6 +98,18 @@ class StackConfig(BaseModel):
     firewall_unknown_key_alarm_threshold: int = Field(
         default=1, alias="firewallUnknownKeyAlarmThreshold", ge=1
     )
+    #: Notifications of one workflow refused in five minutes (by the authorizer or the
+    #: webhook) at which its alarm fires. SNS drops a refused message for good, and sends
+    #: notifications only on a confirmed subscription, so one is already news.
+    refused_notifications_alarm_threshold: int = Field(
+        default=1, alias="refusedNotificationsAlarmThreshold", ge=1
+    )
+    #: The delivery log (docs/deliveries.md): partition keys per workflow, and how long its
+    #: items are kept.
+    delivery_log_shards: int = Field(default=4, alias="deliveryLogShards", ge=1, le=64)
+    delivery_log_retention_days: int = Field(
+        default=7, alias="deliveryLogRetentionDays", ge=1, le=90
+    )
 
     @field_validator("log_retention_days")
     @classmethod

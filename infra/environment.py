@@ -32,6 +32,8 @@ def settings_values(
         if schema.logical_name in table_names
     }
     values["execution_retention_days"] = str(config.retention_days)
+    values["delivery_log_shards"] = str(config.delivery_log_shards)
+    values["delivery_log_retention_days"] = str(config.delivery_log_retention_days)
     # The same limit as the firewall's, so both refuse the same bodies.
     values["max_body_bytes"] = str(config.max_request_bytes)
     values["pagination_secret"] = pagination_secret

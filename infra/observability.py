@@ -25,6 +25,7 @@ from infra.config import StackConfig
 from infra.firewall import Firewall
 from infra.nag import acknowledge
 from infra.permissions import FunctionName
+from snsflow.delivery_log import LOG_FAILURE_METRIC, REFUSED_NOTIFICATIONS_METRIC
 from snsflow.firewall import UNKNOWN_KEY_RULE
 
 METRICS_NAMESPACE = "snsflow"
@@ -36,6 +37,7 @@ WEBHOOK_METRICS = (
     "SubscriptionsUnsubscribed",
     "DeliveriesRefused",
     "DeliveriesFailed",
+    LOG_FAILURE_METRIC,
 )
 RECONCILER_METRICS = (
     "ReconcilerStarted",
@@ -146,6 +148,17 @@ class Observability(Construct):
                 comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 description=f"Executions of workflow {workflow_id} failed or timed out.",
             )
+            self._alarm(
+                f"NotificationsRefused-{workflow_id}",
+                self.workflow_metric(REFUSED_NOTIFICATIONS_METRIC, workflow_id),
+                threshold=config.refused_notifications_alarm_threshold,
+                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                description=f"Notifications for workflow {workflow_id} were refused (SNS sends "
+                "notifications only on a confirmed subscription): a revoked or rotated key, a "
+                "topic no longer allowed, a signature that does not verify. SNS drops a "
+                "refused message for good. See: snsflow deliveries "
+                f"{workflow_id} --refused.",
+            )
         for name, function in functions.items():
             self._alarm(
                 f"FunctionErrors-{name}",
@@ -192,6 +205,16 @@ class Observability(Construct):
             namespace=METRICS_NAMESPACE,
             metric_name=name,
             dimensions_map={"service": self._config.stack_name},
+            statistic="Sum",
+            period=_PERIOD,
+        )
+
+    def workflow_metric(self, name: str, workflow_id: str) -> cloudwatch.Metric:
+        """A custom metric of one workflow (dimension ``workflowId``, besides ``service``)."""
+        return cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=name,
+            dimensions_map={"service": self._config.stack_name, "workflowId": workflow_id},
             statistic="Sum",
             period=_PERIOD,
         )

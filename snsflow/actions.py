@@ -364,9 +364,11 @@ class ActionService:
         if any(a.action == "redrive" and a.request_key == digest for a in record.actions):
             return execution_detail(record)  # the same request again: done already
         workflow = self._workflow(record)
-        description = self._check_redrivable(record, workflow)
-        attempt = description.redrive_count + 1
-        at = self._step_functions.redrive(description.execution_arn, client_token=digest)
+        arn = self._check_redrivable(record, workflow, retry=idempotency_key is not None)
+        at = self._step_functions.redrive(arn, client_token=digest)
+        # Step Functions' count, read after the redrive: a retry whose first try redrove (and
+        # then failed to write the record) is answered by Step Functions as the first was.
+        attempt = self._step_functions.describe(arn).redrive_count
         note = ActionNote(
             action="redrive", by=caller, at=at, redrive_count=attempt, request_key=digest
         )
@@ -441,8 +443,13 @@ class ActionService:
         return RerunResult(execution=execution_detail(earlier), rerun_of=original.execution_id)
 
     def _check_redrivable(
-        self, record: ExecutionRecord, workflow: WorkflowRecord
-    ) -> ExecutionDescription:
+        self, record: ExecutionRecord, workflow: WorkflowRecord, *, retry: bool
+    ) -> str:
+        """The execution's ARN, if it can be redriven. ``retry``: the request has an
+        Idempotency-Key, so it may be a retry whose first try redrove the execution but did not
+        get to write the record; Step Functions, not its current status, then has the say
+        (it answers a repeated client token as it did the first time)."""
+
         def refuse(reason: str) -> NotRedrivableError:
             return NotRedrivableError(
                 f"execution '{record.execution_id}' cannot be redriven: {reason}"
@@ -463,12 +470,13 @@ class ActionService:
                 f"it stopped more than {REDRIVE_WINDOW.days} days ago (Step Functions' redrive "
                 "window); re-run it"
             )
-        description = self._step_functions.describe(record.execution_arn)
-        if description.redrive_status == "NOT_REDRIVABLE":
-            raise refuse(description.redrive_status_reason or "Step Functions says it is not")
-        if description.status not in {s.value for s in REDRIVABLE_STATUSES}:
-            raise refuse(f"Step Functions has it {description.status}")
-        return description
+        if not retry:
+            description = self._step_functions.describe(record.execution_arn)
+            if description.redrive_status == "NOT_REDRIVABLE":
+                raise refuse(description.redrive_status_reason or "Step Functions says it is not")
+            if description.status not in {s.value for s in REDRIVABLE_STATUSES}:
+                raise refuse(f"Step Functions has it {description.status}")
+        return record.execution_arn
 
     @staticmethod
     def _check_rerunnable(record: ExecutionRecord, workflow: WorkflowRecord) -> None:

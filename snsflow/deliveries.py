@@ -6,8 +6,9 @@ workflow (no key, a wrong, revoked or expired key, a key not bound to it). Two r
 log from turning a flood into cost:
 
 * a refusal is never an item of its own: it is counted in its (workflow, code, topic, minute)
-  counter, which keeps a few samples in fixed slots. A flood writes one unit per request into
-  a bounded number of items; the topic of a counter is one the workflow names, else none (a
+  counter, which keeps a few samples in fixed slots, and each function instance adds to a
+  counter at most once a second (:class:`DeliveryLog`). A flood writes a bounded number of
+  items at a bounded rate; the topic of a counter is one the workflow names, else none (a
   sender choosing topic names must not choose how many items exist);
 * only existing workflows get a log (an unknown id in the path is answered, not logged).
 
@@ -83,7 +84,14 @@ class DeliveryLogWriter(Protocol):
     def put(self, entry: DeliveryEntry, *, shard: int, expires_at: int) -> None: ...
 
     def count(
-        self, refusal: Refusal, *, minute: datetime, shard: int, slot: int, expires_at: int
+        self,
+        refusal: Refusal,
+        *,
+        count: int,
+        minute: datetime,
+        shard: int,
+        slot: int,
+        expires_at: int,
     ) -> None: ...
 
 
@@ -107,8 +115,26 @@ def counter_topic(workflow: LoggedWorkflow, topic_arn: str | None) -> str | None
     return topic_arn if topic_arn and "*" not in topic_arn and topic_arn in allowed else None
 
 
+@dataclass
+class _PendingRefusals:
+    """Refusals of one counter not written yet: how many (notifications among them), and the
+    first one's sample."""
+
+    refusal: Refusal
+    minute: datetime
+    count: int = 0
+    notifications: int = 0
+
+
 class DeliveryLog:
-    """Writes the log; never raises (a failure calls ``on_failure`` and is logged)."""
+    """Writes the log; never raises (a failure calls ``on_failure`` and is logged).
+
+    Refusals are counted in memory and written at most once per ``flush_interval`` per counter
+    (the first at once): a flood costs each function instance a write per counter and second,
+    not one per request. What is counted after a counter's last write goes out with the
+    instance's next request once the interval has passed; an instance that never gets another
+    request takes at most that second's count with it (the counts are a lower bound, never an
+    overcount)."""
 
     def __init__(
         self,
@@ -117,13 +143,18 @@ class DeliveryLog:
         *,
         clock: Callable[[], datetime],
         on_failure: Callable[[], None] = lambda: None,
-        on_refused_notification: Callable[[str], None] = lambda _workflow_id: None,
+        on_refused_notifications: Callable[[str, int], None] = lambda _workflow_id, _n: None,
+        flush_interval: timedelta = timedelta(seconds=1),
     ) -> None:
         self._store = store
         self._shape = shape
         self._clock = clock
         self._on_failure = on_failure
-        self._on_refused_notification = on_refused_notification
+        self._on_refused_notifications = on_refused_notifications
+        self._flush_interval = flush_interval
+        self._pending: dict[tuple[str, str, str | None, datetime], _PendingRefusals] = {}
+        #: When each counter was last written by this instance (its current minute only).
+        self._written_at: dict[tuple[str, str, str | None, datetime], datetime] = {}
 
     def delivered(
         self,
@@ -155,6 +186,7 @@ class DeliveryLog:
             )
         except Exception:
             self._failed("could not log the delivery", workflow_id)
+        self._write_due(at)
 
     def refused(
         self,
@@ -167,32 +199,63 @@ class DeliveryLog:
     ) -> None:
         at = self._clock()
         topic = counter_topic(workflow, sns.topic_arn)
-        refusal = Refusal(
-            workflow_id=workflow.workflow_id,
-            code=code,
-            topic_arn=topic,
-            sample=RefusalSample(
-                at=at,
-                request_id=request_id,
-                message_id=sns.message_id,
-                key_name=key_name,
-                topic_arn=sns.topic_arn,
-                message_type=sns.message_type,
-            ),
-        )
+        minute = at.replace(second=0, microsecond=0)
+        key = (workflow.workflow_id, code, topic, minute)
+        pending = self._pending.get(key)
+        if pending is None:
+            refusal = Refusal(
+                workflow_id=workflow.workflow_id,
+                code=code,
+                topic_arn=topic,
+                sample=RefusalSample(
+                    at=at,
+                    request_id=request_id,
+                    message_id=sns.message_id,
+                    key_name=key_name,
+                    topic_arn=sns.topic_arn,
+                    message_type=sns.message_type,
+                ),
+            )
+            pending = self._pending[key] = _PendingRefusals(refusal, minute)
+        pending.count += 1
         if sns.message_type == NOTIFICATION_TYPE:
             # SNS sends notifications only on a confirmed subscription: the alarm's metric.
-            self._on_refused_notification(workflow.workflow_id)
+            pending.notifications += 1
+        self._write_due(at)
+
+    def _write_due(self, now: datetime) -> None:
+        """Write every counter with refusals pending whose last write is an interval old."""
+        for key in list(self._pending):
+            written = self._written_at.get(key)
+            if written is None or now - written >= self._flush_interval:
+                self._write(key, self._pending.pop(key), now)
+        # A counter of an earlier minute is written at most once more: forget it.
+        current = now.replace(second=0, microsecond=0)
+        self._written_at = {
+            key: at
+            for key, at in self._written_at.items()
+            if key[3] >= current or key in self._pending
+        }
+
+    def _write(
+        self, key: tuple[str, str, str | None, datetime], pending: _PendingRefusals, now: datetime
+    ) -> None:
+        self._written_at[key] = now
+        refusal = pending.refusal
+        if pending.notifications:
+            self._on_refused_notifications(refusal.workflow_id, pending.notifications)
         try:
             self._store.count(
                 refusal,
-                minute=at.replace(second=0, microsecond=0),
-                shard=stable_hash(f"{code}#{topic or ''}") % self._shape.shards,
-                slot=stable_hash(request_id or uuid.uuid4().hex) % self._shape.samples,
-                expires_at=self._expiry(at),
+                count=pending.count,
+                minute=pending.minute,
+                shard=stable_hash(f"{refusal.code}#{refusal.topic_arn or ''}") % self._shape.shards,
+                slot=stable_hash(refusal.sample.request_id or uuid.uuid4().hex)
+                % self._shape.samples,
+                expires_at=self._expiry(now),
             )
         except Exception:
-            self._failed("could not count the refusal", workflow.workflow_id)
+            self._failed("could not count the refusals", refusal.workflow_id)
 
     def _expiry(self, at: datetime) -> int:
         return int((at + self._shape.retention).timestamp())

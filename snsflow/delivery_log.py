@@ -22,11 +22,11 @@ def delivery_log(settings: DeliveryLogSettings, metrics: Metrics) -> DeliveryLog
     """Each metric is a document of its own, flushed at once: the authorizer flushes no other
     metrics, and the invocation's other metrics have no workflow dimension."""
 
-    def count(name: str, workflow_id: str | None = None) -> None:
+    def count(name: str, workflow_id: str | None = None, value: int = 1) -> None:
         with single_metric(
             name=name,
             unit=MetricUnit.Count,
-            value=1,
+            value=value,
             namespace=metrics.namespace,
             default_dimensions=metrics.default_dimensions,
         ) as metric:
@@ -36,13 +36,13 @@ def delivery_log(settings: DeliveryLogSettings, metrics: Metrics) -> DeliveryLog
     def count_failure() -> None:
         count(LOG_FAILURE_METRIC)
 
-    def count_refused_notification(workflow_id: str) -> None:
-        count(REFUSED_NOTIFICATIONS_METRIC, workflow_id)
+    def count_refused_notifications(workflow_id: str, refused: int) -> None:
+        count(REFUSED_NOTIFICATIONS_METRIC, workflow_id, refused)
 
     return DeliveryLog(
         DeliveryLogStore(aws.dynamodb_resource().Table(settings.deliveries_table_name)),
         delivery_log_shape(settings),
         clock=utc_now,
         on_failure=count_failure,
-        on_refused_notification=count_refused_notification,
+        on_refused_notifications=count_refused_notifications,
     )

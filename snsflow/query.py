@@ -34,7 +34,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from snsflow.clock import as_utc
-from snsflow.errors import BadRequestError, NotFoundError
+from snsflow.errors import BadRequestError, NotFoundError, SnsflowError
 from snsflow.executions import MAX_EXECUTION_NAME_LENGTH
 from snsflow.pagination import PageTokenError, PageTokens
 from snsflow.store.execution_queries import ListedExecution, ListPosition
@@ -54,6 +54,8 @@ _EXECUTION_ID = re.compile(
     + r"}$)[A-Za-z0-9_-]+(\.r[0-9]+)?"
 )
 _WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
+#: A bare SNS MessageId (SNS sends UUIDs): never an execution id, which holds a ".".
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9-]{1,100}")
 _UNSHOWN_SUBSCRIPTION_FIELDS = {"workflow_id", "subscription_arn", "last_error_code"}
 
 Clock = Callable[[], datetime]
@@ -103,6 +105,25 @@ class WorkflowNotFoundError(NotFoundError):
 
 class ExecutionNotFoundError(NotFoundError):
     code = "execution_not_found"
+
+
+class AmbiguousMessageIdError(SnsflowError):
+    """A bare MessageId that several workflows received: the body lists their executions."""
+
+    code = "ambiguous_message_id"
+    http_status = 409
+
+    def __init__(self, message_id: str, candidates: list[str]) -> None:
+        super().__init__(
+            f"MessageId '{message_id}' was received by {len(candidates)} workflows: "
+            "ask for one of their execution ids"
+        )
+        self.candidates = candidates
+
+    def to_body(self) -> dict[str, Any]:
+        body = super().to_body()
+        body["error"]["candidates"] = self.candidates
+        return body
 
 
 # -- response models ------------------------------------------------------------------------------
@@ -330,6 +351,8 @@ class ExecutionLookup(Protocol):
 
     def find_by_execution_id(self, execution_id: str) -> ExecutionRecord | None: ...
 
+    def get(self, workflow_id: str, message_id: str) -> ExecutionRecord | None: ...
+
 
 class SubscriptionSource(Protocol):
     def list_for_workflow(self, workflow_id: str) -> list[SubscriptionRecord]: ...
@@ -440,11 +463,29 @@ class QueryService:
         return self._deliveries.page(workflow_id, filters, limit=limit, next_token=next_token)
 
     def get_execution(self, execution_id: str) -> ExecutionDetail:
+        """By execution id, or by a bare SNS MessageId: one GetItem per workflow (the records'
+        key is the workflow and the MessageId), no scan, no index."""
+        if _MESSAGE_ID.fullmatch(execution_id):
+            return execution_detail(self._by_message_id(execution_id))
         check_execution_id(execution_id)
         record = self._lookup.find_by_execution_id(execution_id)
         if record is None:
             raise ExecutionNotFoundError(f"no execution '{execution_id}'")
         return execution_detail(record)
+
+    def _by_message_id(self, message_id: str) -> ExecutionRecord:
+        found = [
+            record
+            for workflow in sorted(self._workflows.all(), key=lambda w: w.workflow_id)
+            if (record := self._lookup.get(workflow.workflow_id, message_id)) is not None
+        ]
+        if not found:
+            raise ExecutionNotFoundError(
+                f"no execution has the id or the SNS MessageId '{message_id}'"
+            )
+        if len(found) > 1:
+            raise AmbiguousMessageIdError(message_id, [r.execution_id for r in found])
+        return found[0]
 
     def _workflow(self, workflow_id: str) -> WorkflowRecord:
         workflow = self._workflows.get(workflow_id) if _WORKFLOW_ID.fullmatch(workflow_id) else None
@@ -544,7 +585,8 @@ def _sns_message(record: ExecutionRecord, document: Any) -> dict[str, Any]:
     fields = document if isinstance(document, dict) else {}
     return {
         "Type": "Notification",
-        "MessageId": record.message_id,
+        # The input's: a re-run's record is keyed by its request, its message is the original's.
+        "MessageId": fields.get("messageId") or record.message_id,
         "TopicArn": record.topic_arn,
         "Subject": record.subject,
         # None when the message was too large to keep twice (``rawMessageOmitted``); the input's

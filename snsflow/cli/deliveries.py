@@ -38,6 +38,7 @@ from snsflow.query import MAX_PAGE_SIZE
 #: A poll of ``--follow`` looks back this far before the newest row it printed, so that rows
 #: written late (another shard, a counter still counting) are not missed.
 FOLLOW_OVERLAP = timedelta(seconds=90)
+FOLLOW_MAX_ROWS_PER_POLL = 10 * MAX_PAGE_SIZE
 _HEADER = ("AT", "OUTCOME", "CODE", "COUNT", "TOPIC", "MESSAGE ID", "KEY", "EXECUTION / REQUEST")
 
 
@@ -115,14 +116,20 @@ class Follower:
     def poll(self, since: datetime | None, limit: int) -> None:
         rows: list[Delivery] = []
         token: str | None = None
+        tokens: set[str] = set()
         while True:
             page = self.api.deliveries(
                 self.workflow_id, outcome=self.outcome, since=since, limit=limit, next_token=token
             )
             rows.extend(page.items)
             token = page.next_token
-            if token is None or since is None or len(rows) >= 10 * MAX_PAGE_SIZE:
+            # The first poll shows the latest ``limit``; later ones every page since the
+            # horizon, within reason (an API that repeats a token or pages nothing ends it).
+            if since is None or not token or token in tokens or not page.items:
                 break
+            if len(rows) >= FOLLOW_MAX_ROWS_PER_POLL:
+                break
+            tokens.add(token)
         for row in reversed(rows):  # oldest first
             identity = _identity(row)
             if self.printed.get(identity) == row.count:

@@ -286,4 +286,11 @@ def bulk_rerun(
             summary.started.append((execution.execution_id, new_id))
             print(f"{progress}: started {new_id}", file=err, flush=True)
     print("\n".join(summary.lines()), file=out)
-    return EXIT_FAILED if summary.failed else EXIT_OK
+    if summary.failed:
+        print_error(
+            "snsflow executions rerun",
+            f"{len(summary.failed)} of {len(selected)} re-runs failed (the summary says why); "
+            "run the same command again to retry them: nothing re-run is re-run twice",
+        )
+        return EXIT_FAILED
+    return EXIT_OK

@@ -30,7 +30,7 @@ from snsflow.cli.stack import (
     show_time,
 )
 from snsflow.clock import utc_now
-from snsflow.query import MAX_PAGE_SIZE, Execution, ExecutionDetail, ExecutionPage
+from snsflow.query import MAX_PAGE_SIZE, Action, Execution, ExecutionDetail, ExecutionPage
 from snsflow.store.executions import ExecutionStatus
 
 #: ``watch`` looks back this far behind what it has seen: a record becomes visible in the
@@ -111,7 +111,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show = actions.add_parser(
         "show", parents=[common], help="one execution: input, output or error, SNS message"
     )
-    show.add_argument("execution_id", metavar="EXECUTION_ID")
+    show.add_argument(
+        "execution_id",
+        metavar="EXECUTION_ID",
+        help="an execution id (<workflow>.<name>), or the SNS MessageId of its message",
+    )
     show.add_argument("--json", action="store_true", help="print the API's JSON")
     show.set_defaults(handler=run_with_api("executions", _show))
 
@@ -214,6 +218,12 @@ def format_execution(execution: ExecutionDetail, now: datetime) -> list[str]:
         ("Execution ARN", execution.execution_arn or "-"),
         ("Console", execution.console_url or "-"),
     ]
+    if execution.rerun_of:
+        fields.append(("Re-run of", execution.rerun_of))
+    if execution.redrive_count:
+        fields.append(("Redriven", f"{execution.redrive_count} time(s)"))
+    if execution.reruns:
+        fields.append(("Re-runs", ", ".join(execution.reruns)))
     width = max(len(name) for name, _ in fields)
     lines = [f"{name.ljust(width)}  {value}" for name, value in fields]
     sections: list[tuple[str, str]] = []
@@ -228,9 +238,20 @@ def format_execution(execution: ExecutionDetail, now: datetime) -> list[str]:
         truncated = "\n(truncated)" if execution.output_truncated else ""
         sections.append(("Output", _pretty(execution.output) + truncated))
     sections.append(("SNS message", _pretty(execution.sns_message)))
+    if execution.actions:
+        sections.append(("Actions", "\n".join(_action_line(a) for a in execution.actions)))
     for title, body in sections:
         lines += ["", f"{title}:", *("  " + line for line in body.rstrip().splitlines())]
     return lines
+
+
+def _action_line(action: Action) -> str:
+    what = {
+        "redrive": f"redrive {action.redrive_count or ''}".rstrip(),
+        "rerun": f"re-run as {action.execution_id}",
+        "recover": f"recovered from a dead-letter queue ({action.outcome})",
+    }[action.action]
+    return f"{show_time(action.at)}  {what}  by {action.by}"
 
 
 def _pretty_text(text: str) -> str:

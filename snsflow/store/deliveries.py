@@ -104,10 +104,17 @@ class DeliveryLogStore:
             self._table.put_item(Item=item)
 
     def count(
-        self, refusal: Refusal, *, minute: datetime, shard: int, slot: int, expires_at: int
+        self,
+        refusal: Refusal,
+        *,
+        count: int,
+        minute: datetime,
+        shard: int,
+        slot: int,
+        expires_at: int,
     ) -> None:
-        """Count one refusal in its minute's counter (one write; the item keeps at most one
-        sample per slot, the first that landed in it, so its size is bounded)."""
+        """Add ``count`` refusals to their minute's counter (one write; the item keeps at most
+        one sample per slot, the first that landed in it, so its size is bounded)."""
         sample = refusal.sample
         stored_sample = {
             name: value
@@ -126,7 +133,7 @@ class DeliveryLogStore:
             ":code": refusal.code,
             ":at": format_time(sample.at),
             ":expires": expires_at,
-            ":one": 1,
+            ":count": count,
             ":sample": stored_sample,
         }
         assignments = [
@@ -143,7 +150,7 @@ class DeliveryLogStore:
         with dynamodb_errors("count the refusal"):
             self._table.update_item(
                 Key={"partition": refusal_partition(refusal.workflow_id, shard), "entry": entry},
-                UpdateExpression=f"SET {', '.join(assignments)} ADD #count :one",
+                UpdateExpression=f"SET {', '.join(assignments)} ADD #count :count",
                 ExpressionAttributeNames={"#count": "count"},
                 ExpressionAttributeValues=values,
             )

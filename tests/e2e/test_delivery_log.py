@@ -84,6 +84,27 @@ def test_accepted_deliveries_are_logged_with_their_execution(driver: Driver) -> 
     assert subscription.last_accepted_at is not None
 
 
+def test_executions_show_finds_a_message_by_its_bare_message_id(
+    driver: Driver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    topic = driver.new_topic()
+    driver.subscribe_confirmed(ORDERS, topic)
+    message_id = driver.sns.publish(TopicArn=topic, Message=json.dumps({"orderId": "D-2"}))[
+        "MessageId"
+    ]
+    info = tmp_path / "local.json"
+    driver.stack.write_info_file(info)
+
+    def shown() -> str | None:
+        capsys.readouterr()
+        found = main(["executions", "show", message_id, "--json", "--info-file", str(info)]) == 0
+        return capsys.readouterr().out if found else None
+
+    detail = json.loads(wait_until(shown, timeout=DEADLINE_SECONDS, what="the message's run"))
+    assert detail["messageId"] == message_id
+    assert detail["workflowId"] == ORDERS
+
+
 def test_a_bad_signature_and_a_disallowed_topic_are_logged_with_their_codes(
     driver: Driver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

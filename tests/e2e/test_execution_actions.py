@@ -178,6 +178,7 @@ def test_a_rerun_is_a_second_linked_execution_started_once_per_idempotency_key(
     assert rerun.execution_name == f"{failed.execution_name}.r1"
     assert rerun.rerun_of == failed.execution_id
     assert rerun.input == failed.input
+    assert rerun.sns_message["MessageId"] == failed.message_id  # the same message, run again
     assert again.status == 200
     assert again.json["execution"]["executionId"] == rerun.execution_id
     done = _finished(driver, rerun.execution_id, ExecutionStatus.SUCCEEDED)
@@ -249,10 +250,13 @@ def test_bulk_rerun_starts_exactly_one_run_per_failed_execution_even_when_run_tw
     listed = _snsflow(
         capsys, "executions", "rerun", *selection, "--dry-run", "--info-file", str(info)
     )
+    unasked = _snsflow(capsys, "executions", "rerun", *selection, "--info-file", str(info))
     first = _snsflow(capsys, "executions", "rerun", *selection, "--yes", "--info-file", str(info))
     again = _snsflow(capsys, "executions", "rerun", *selection, "--yes", "--info-file", str(info))
 
     assert listed[0] == 0
+    assert unasked[0] == 2  # no terminal to ask on, and no --yes: nothing started
+    assert "pass --yes" in unasked[2]
     assert all(execution.execution_id in listed[1] for execution in failed)
     assert Counter(driver.step_functions_runs(FLAGGED)) - runs == Counter(
         f"{execution.execution_name}.r1" for execution in failed
@@ -296,3 +300,20 @@ def test_cli_history_redrive_and_rerun(
     assert "not_redrivable" in refused[2]
     assert rerun[0] == 0
     assert f"as {failed.execution_id}.r1" in rerun[1]
+    shown = _snsflow(capsys, "executions", "show", *target)
+    assert f"Re-runs        {failed.execution_id}.r1" in shown[1]
+    assert "redrive 1  by local-operate" in shown[1]
+    assert f"re-run as {failed.execution_id}.r1  by local-operate" in shown[1]
+
+
+def test_the_firewall_refuses_an_operate_key_on_the_webhook_route(driver: Driver) -> None:
+    answer = http_request(
+        driver.stack.api_url,
+        "POST",
+        f"/webhooks/{FLAGGED}",
+        b"{}",
+        {"x-api-key": driver.stack.operate_key, "Content-Type": "text/plain"},
+    )
+
+    # Only webhook values are in the firewall's key-prefix set: refused before the authorizer.
+    assert (answer.status, answer.code) == (403, "invalid_api_key")

@@ -135,7 +135,15 @@ def test_subscription_with_a_wrong_key_is_never_confirmed_and_sns_sees_403(
         ("SubscriptionConfirmation", 403, Outcome.REJECTED)
     ]
     assert driver.sns_subscription_arns(topic) == ["PendingConfirmation"]
-    assert driver.subscription_status(WORKFLOW, topic) is None
+    listed = [s for s in driver.api.workflow(WORKFLOW).subscriptions if s.topic_arn == topic]
+    if key is None:
+        # A known key reaches the authorizer, which logs the refused confirmation for the
+        # workflow: the topic shows as refused, with why (docs/deliveries.md).
+        assert [(s.status, s.health, s.last_refusal_code) for s in listed] == [
+            (SubscriptionStatus.PENDING, "refused", "key_not_bound")
+        ]
+    else:  # an unknown value is refused by the firewall, before anything can log it
+        assert listed == []
 
 
 def test_unsubscribe_is_recorded_and_never_undone(driver: Driver) -> None:

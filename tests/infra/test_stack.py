@@ -703,6 +703,7 @@ def test_alarms_cover_errors_denials_unknown_keys_reconciler_work_and_failed_exe
         "snsflow-ReconcilerWorkFound",
         "snsflow-WebhookUnknownKey",
         *(f"snsflow-ExecutionsFailed-{w.id}" for w in REPOSITORY_WORKFLOWS),
+        *(f"snsflow-NotificationsRefused-{w.id}" for w in REPOSITORY_WORKFLOWS),
         *(f"snsflow-FunctionErrors-{name}" for name in SNSFLOW_FUNCTIONS),
         *(f"snsflow-FailedEvents-{name}" for name in ASYNC_FUNCTIONS),
     }

@@ -94,7 +94,9 @@ def test_alarm_email_gets_a_topic_and_every_alarm_notifies_it(variant_app: Synth
     assert subscription["Properties"]["Protocol"] == "email"
     assert subscription["Properties"]["Endpoint"] == "ops@example.com"
     alarms = variant_app.resources("AWS::CloudWatch::Alarm").values()
-    assert len(alarms) == 3 + len(THREE_WORKFLOWS) + 5 + 2  # ... and the failed-events queues
+    # Stack-wide, per workflow (failed executions, refused notifications), per function, and
+    # the failed-events queues.
+    assert len(alarms) == 3 + 2 * len(THREE_WORKFLOWS) + 5 + 2
     for alarm in alarms:
         assert render(alarm["Properties"]["AlarmActions"]) == [f"<{topic_id}>"]
 

@@ -1,7 +1,7 @@
 """How many cases each fuzz test runs, and the hypothesis settings they share.
 
 The counts are fixed (not scaled by a profile) so that every run of ``make test`` exercises the
-same number of cases: 15,370 in all, split as below (``tests/security/test_budget.py`` keeps
+same number of cases: 15,670 in all, split as below (``tests/security/test_budget.py`` keeps
 the sum at 10,000 or more). A failure prints the falsifying
 example and a ``@reproduce_failure`` blob, so a case found in CI can be replayed exactly.
 """
@@ -39,7 +39,8 @@ CASES = {
     "http_requests": 1200,
     "http_signed_one_byte_changed": 400,
     # Requests to the read routes of the local stack's gateway (test_read_requests.py).
-    "read_requests": 800,
+    # (The deliveries route's share: 150 of them.)
+    "read_requests": 950,
     "read_requests_valid": 120,
     "read_requests_dynamodb_faults": 250,
     # Requests to the action routes (redrive, re-run) of the local stack's gateway
@@ -47,8 +48,8 @@ CASES = {
     "action_requests": 300,
     # Every CLI command with hostile arguments, files, URLs and API answers
     # (test_cli_hostile_input.py).
-    "cli_arguments": 1000,
-    "cli_api_answers": 500,
+    "cli_arguments": 1050,
+    "cli_api_answers": 600,
     "cli_info_files": 200,
     "cli_environment": 200,
     "cli_message_files": 200,

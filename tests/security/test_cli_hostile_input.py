@@ -53,6 +53,7 @@ from snsflow import aws
 from snsflow.actions import ExecutionHistory, RerunResult
 from snsflow.cli import arguments, executions
 from snsflow.cli.main import UNEXPECTED, build_parser, commands, main
+from snsflow.delivery_reads import DeliveryPage
 from snsflow.local.stack import LocalStack
 from snsflow.query import ExecutionDetail, ExecutionPage, WorkflowList, WorkflowView
 from snsflow.store.tables import ALL_TABLES
@@ -156,14 +157,14 @@ class Answer:
     misbehaviour: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     #: When set, the body by route instead: ``workflows``, ``workflow``, ``executions``,
-    #: ``execution``, ``history``, ``rerun`` (the shapes of the API).
+    #: ``execution``, ``history``, ``rerun``, ``deliveries`` (the shapes of the API).
     by_route: dict[str, bytes] | None = None
 
     def body_for(self, path: str) -> bytes:
         if self.by_route is None:
             return self.body
         route = path.split("?")[0].rstrip("/").split("/")
-        if route[-1] in ("history", "rerun"):
+        if route[-1] in ("history", "rerun", "deliveries"):
             return self.by_route[route[-1]]
         if route[-1] == "executions":
             return self.by_route["executions"]
@@ -705,6 +706,7 @@ COMMANDS: dict[str, StrategyFor] = {
     "snsflow executions history": api_reaching,
     "snsflow executions redrive": api_reaching,
     "snsflow executions rerun": api_reaching,
+    "snsflow deliveries": api_reaching,
     "snsflow recover": recover_reaching,
     "snsflow local serve": serve_refusals,
     "snsflow demo": demo_refusals,
@@ -870,6 +872,25 @@ DOCUMENTS: dict[str, dict[str, Any]] = {
         | {"executionId": "order-events.m-1.r1", "rerunOf": "order-events.m-1"},
         "rerunOf": "order-events.m-1",
     },
+    "deliveries": {
+        "items": [
+            {
+                "at": _TIME,
+                "outcome": "refused",
+                "code": "revoked_api_key",
+                "topicArn": TOPIC_ARN,
+                "messageId": "m-1",
+                "requestId": "r-1",
+                "executionId": None,
+                "keyName": "prod-sns",
+                "count": 3,
+                "sampled": True,
+                "lastAt": _TIME,
+                "samples": [{"at": _TIME, "requestId": "r-1", "keyName": "prod-sns"}],
+            }
+        ],
+        "nextToken": None,
+    },
 }
 
 
@@ -881,6 +902,7 @@ def test_the_documents_are_the_api_s_shapes() -> None:
         (ExecutionDetail, "execution"),
         (ExecutionHistory, "history"),
         (RerunResult, "rerun"),
+        (DeliveryPage, "deliveries"),
     ):
         model.model_validate(DOCUMENTS[name])
 
@@ -918,6 +940,8 @@ _TIME_FIELDS = [
     ("history", ("states", 0, "enteredAt")),
     ("history", ("states", 0, "exitedAt")),
     ("rerun", ("execution", "receivedAt")),
+    ("deliveries", ("items", 0, "at")),
+    ("deliveries", ("items", 0, "lastAt")),
 ]
 
 
@@ -965,8 +989,10 @@ def spoiled_documents(draw: st.DrawFn) -> dict[str, bytes]:
     token = draw(st.sampled_from([None, "again", ""]))
     documents["executions"]["nextToken"] = token
     documents["history"]["nextToken"] = token
+    documents["deliveries"]["nextToken"] = token
     if token is not None and draw(st.booleans()):
         documents["executions"]["items"] = []  # pages of nothing, without end
+        documents["deliveries"]["items"] = []
     return {name: json.dumps(doc).encode() for name, doc in documents.items()}
 
 
@@ -1021,6 +1047,8 @@ _API_COMMANDS = [
     ["executions", "rerun", "order-events.m-1"],
     ["executions", "rerun", "--workflow", "order-events", "--yes"],
     ["publish", "order-events", "--timeout", "0.5"],
+    ["deliveries", "order-events"],
+    ["deliveries", "order-events", "--follow", "--interval", "0", "--max-polls", "2"],
 ]
 
 
@@ -1121,6 +1149,8 @@ _INFO_FILE_COMMANDS = [
     ["keys", "rotate", "extra-sns", "--grace", "0"],
     ["keys", "sync-firewall"],
     ["publish", "order-events", "--timeout", "0.5"],
+    ["deliveries", "order-events"],
+    ["deliveries", "order-events", "--follow", "--interval", "0", "--max-polls", "2"],
 ]
 
 
@@ -1131,13 +1161,14 @@ def test_every_command_that_reads_the_info_file_is_fed_hostile_ones() -> None:
         if any(action.dest == "info_file" for action in command._actions)
     }
     fed = {_prog(words) for words in _INFO_FILE_COMMANDS}
-    # `executions show|watch|history` read it as `executions list` does (stack.read_api; redrive
-    # and rerun read its operate key instead); `local serve` writes it (its refusals are in
-    # test_any_command_line_fails_cleanly).
+    # `executions show|watch|history` and `deliveries` read it as `executions list` does
+    # (stack.read_api; redrive and rerun read its operate key instead); `local serve` writes it
+    # (its refusals are in test_any_command_line_fails_cleanly).
     assert reading - fed == {
         "snsflow executions show",
         "snsflow executions watch",
         "snsflow executions history",
+        "snsflow deliveries",
         "snsflow local serve",
     }
 
@@ -1175,6 +1206,8 @@ _ENVIRONMENT_COMMANDS = [
     ["keys", "list"],
     ["subscribe", "order-events", TOPIC_ARN, "--webhook-url", "http://127.0.0.1:1/w"],
     ["publish", "order-events", "--timeout", "0.5"],
+    ["deliveries", "order-events"],
+    ["deliveries", "order-events", "--follow", "--interval", "0", "--max-polls", "2"],
 ]
 
 

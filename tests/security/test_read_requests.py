@@ -46,6 +46,7 @@ from hypothesis import strategies as st
 
 from functions.query import handler as query_handler
 from snsflow.authorization import ROUTES
+from snsflow.deliveries import DeliveryOutcome
 from snsflow.executions import execution_id
 from snsflow.gateway_responses import PAGE_ROUTE
 from snsflow.local.stack import LocalStack, wait_until
@@ -362,6 +363,24 @@ hostile_statuses = st.one_of(
 )
 
 
+_OUTCOMES = [outcome.value for outcome in DeliveryOutcome]
+#: A delivery outcome in any case, with blanks around it (or none at all).
+valid_outcomes = encoded(
+    st.builds(
+        lambda name, upper, pad: pad + (name.upper() if upper else name) + pad,
+        st.sampled_from(_OUTCOMES),
+        st.booleans(),
+        st.sampled_from(["", " "]),
+    )
+    | st.sampled_from(["", " "])
+)
+hostile_outcomes = st.one_of(
+    encoded(st.sampled_from(["refused,accepted", "REFUSED!", "failed", "all", "*", "\x00"])),
+    st.integers(1, 5000).map(lambda n: b"r" * n),
+    hostile_bytes,
+)
+
+
 def _genuine_tokens(target: Target) -> st.SearchStrategy[str]:
     return st.sampled_from(target.tokens)
 
@@ -473,6 +492,16 @@ READ_ROUTES: dict[tuple[str, str], ReadRoute] = {
         {"workflowId": _WORKFLOW_ID},
         {
             "status": Values(_fixed(valid_statuses), _fixed(hostile_statuses)),
+            "since": _TIMES,
+            "until": _TIMES,
+            "limit": Values(_fixed(valid_limits), _fixed(hostile_limits)),
+            "nextToken": Values(valid_tokens, hostile_tokens),
+        },
+    ),
+    ("GET", "/workflows/{workflowId}/deliveries"): ReadRoute(
+        {"workflowId": _WORKFLOW_ID},
+        {
+            "outcome": Values(_fixed(valid_outcomes), _fixed(hostile_outcomes)),
             "since": _TIMES,
             "until": _TIMES,
             "limit": Values(_fixed(valid_limits), _fixed(hostile_limits)),

@@ -140,7 +140,7 @@ def test_an_unknown_execution_is_a_404(query_stack: QueryStack) -> None:
 
 @pytest.mark.parametrize(
     "execution_id",
-    ["no-dot-here", ".abc", "order-events.", "Order.abc", "order-events.a:b", "w." + "a" * 81],
+    [".abc", "order-events.", "Order.abc", "order-events.a:b", "w." + "a" * 81, "m:1", "a" * 101],
 )
 def test_a_malformed_execution_id_is_a_400(query_stack: QueryStack, execution_id: str) -> None:
     reply = show(query_stack, execution_id)
@@ -148,3 +148,36 @@ def test_a_malformed_execution_id_is_a_400(query_stack: QueryStack, execution_id
     assert reply.status == 400
     assert reply.body["error"]["code"] == "invalid_parameter"
     assert reply.body["error"]["parameter"] == "executionId"
+
+
+def test_a_bare_message_id_finds_its_execution_in_whichever_workflow_received_it(
+    query_stack: QueryStack, recent: datetime
+) -> None:
+    execution_id = query_stack.seed("audit-log", 31, ExecutionStatus.SUCCEEDED, recent)
+
+    reply = show(query_stack, message_id(31))
+
+    assert reply.status == 200
+    assert reply.body["executionId"] == execution_id
+    assert reply.body == show(query_stack, execution_id).body
+
+
+def test_a_message_id_no_workflow_received_is_a_404(query_stack: QueryStack) -> None:
+    reply = show(query_stack, message_id(404))
+
+    assert reply.status == 404
+    assert reply.body["error"]["code"] == "execution_not_found"
+    assert message_id(404) in reply.body["error"]["message"]
+
+
+def test_a_message_id_several_workflows_received_is_a_409_listing_them(
+    query_stack: QueryStack, recent: datetime
+) -> None:
+    orders = query_stack.seed("order-events", 32, ExecutionStatus.SUCCEEDED, recent)
+    audit = query_stack.seed("audit-log", 32, ExecutionStatus.FAILED, recent)
+
+    reply = show(query_stack, message_id(32))
+
+    assert reply.status == 409
+    assert reply.body["error"]["code"] == "ambiguous_message_id"
+    assert reply.body["error"]["candidates"] == sorted([orders, audit])

@@ -19,9 +19,11 @@ from snsflow.actions import (
     NotRerunnableError,
     rerun_name,
 )
+from snsflow.errors import DependencyUnavailableError
 from snsflow.executions import MAX_EXECUTION_NAME_LENGTH, ExecutionLauncher
 from snsflow.pagination import PageTokens
 from snsflow.query import ExecutionNotFoundError, InvalidParameterError
+from snsflow.reconciler import Reconciler, ReconcilerLimits
 from snsflow.stepfunctions import ExecutionDescription, HistoryPage
 from snsflow.store.executions import (
     ExecutionClaim,
@@ -47,9 +49,17 @@ class FakeStepFunctions:
     #: Runs as Step Functions redrives (the new attempt may end before the caller goes on).
     while_redriving: Callable[[], object] = lambda: None
 
+    #: Client token -> redrive time: Step Functions answers a repeated token as the first time.
+    tokens: dict[str, datetime] = field(default_factory=dict)
+
     def describe(self, arn: str) -> ExecutionDescription:
-        fields = {"execution_arn": arn, "status": "FAILED", "started_at": T0} | self.description
-        return ExecutionDescription.model_validate(fields)
+        fields = {
+            "execution_arn": arn,
+            "status": "RUNNING" if self.tokens else "FAILED",
+            "started_at": T0,
+            "redrive_count": len(self.tokens),
+        }
+        return ExecutionDescription.model_validate(fields | self.description)
 
     def history(self, arn: str, *, next_token: str | None, max_results: int) -> HistoryPage:
         self.asked.append(next_token)
@@ -57,8 +67,11 @@ class FakeStepFunctions:
 
     def redrive(self, arn: str, *, client_token: str) -> datetime:
         self.redrives.append((arn, client_token))
+        if client_token in self.tokens:
+            return self.tokens[client_token]
+        self.tokens[client_token] = T0 + timedelta(hours=len(self.tokens) + 1)
         self.while_redriving()
-        return T0 + timedelta(hours=1)
+        return self.tokens[client_token]
 
 
 @dataclass
@@ -67,6 +80,9 @@ class Workflows:
 
     def get(self, workflow_id: str) -> WorkflowRecord | None:
         return self.known.get(workflow_id)
+
+    def all(self) -> list[WorkflowRecord]:
+        return list(self.known.values())
 
 
 @pytest.fixture
@@ -163,6 +179,29 @@ def test_a_redrive_puts_the_record_back_to_running_and_notes_who(
     [action] = detail.actions
     assert (action.action, action.by, action.redrive_count) == ("redrive", "on-call", 1)
     assert action.at == T0 + timedelta(hours=1)  # Step Functions' redrive time
+
+
+def test_a_redrive_retried_after_its_record_write_failed_completes_once(
+    service: ActionService,
+    store: ExecutionStore,
+    step_functions: FakeStepFunctions,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    record = _ended(store)
+    with monkeypatch.context() as outage:
+        outage.setattr(store, "record_redrive", _raise_outage)
+        with pytest.raises(DependencyUnavailableError):
+            service.redrive(record.execution_id, caller="on-call", idempotency_key="k-1")
+
+    detail = service.redrive(record.execution_id, caller="on-call", idempotency_key="k-1")
+
+    assert len(step_functions.tokens) == 1  # one redrive: the retry was answered as the first
+    assert (detail.status, detail.redrive_count) == (ExecutionStatus.RUNNING, 1)
+    assert [(a.action, a.redrive_count) for a in detail.actions] == [("redrive", 1)]
+
+
+def _raise_outage(*_args: object, **_kwargs: object) -> bool:
+    raise DependencyUnavailableError("DynamoDB is unavailable")
 
 
 def test_the_same_redrive_request_again_redrives_once(
@@ -413,3 +452,40 @@ def test_history_pages_end_where_no_state_is_open(
     assert step_functions.asked == [None, "sfn-1", "sfn-2"]
     with pytest.raises(InvalidParameterError, match="nextToken"):
         service.history(other.execution_id, first.next_token)
+
+
+def test_the_reconciler_settles_a_redriven_run_whose_status_events_were_lost(
+    service: ActionService, store: ExecutionStore, starter: FakeStarter, clock: Clock
+) -> None:
+    record = _ended(store)
+    service.redrive(record.execution_id, caller="on-call", idempotency_key=None)
+
+    class SecondAttemptSucceeded:
+        def describe(self, arn: str) -> ExecutionDescription:
+            return ExecutionDescription(
+                execution_arn=arn, status="SUCCEEDED", started_at=T0, output="{}", redrive_count=1
+            )
+
+    clock.advance(hours=1)
+    report = Reconciler(
+        workflows=Workflows({"order-events": workflow()}),
+        records=store,
+        launcher=ExecutionLauncher(store, starter, clock=clock, retention=timedelta(days=30)),
+        describer=SecondAttemptSucceeded(),
+        clock=clock,
+        limits=ReconcilerLimits(
+            start_grace=timedelta(minutes=5),
+            running_check_after=timedelta(minutes=15),
+            max_starts=10,
+            max_checks=10,
+        ),
+    ).run()
+
+    settled = store.get(record.workflow_id, record.message_id)
+    assert settled is not None
+    assert report.finished == 1
+    assert (settled.status, settled.redrive_count, settled.error) == (
+        ExecutionStatus.SUCCEEDED,
+        1,
+        None,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,9 @@ from snsflow.authorization import (
     MissingApiKeyError,
     presented_api_keys,
 )
+from snsflow.deliveries import DeliveryLog, DeliveryLogShape
 from snsflow.keys import ApiKey, KeyScope, issue_key
+from snsflow.store.deliveries import Refusal
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -159,3 +162,64 @@ def test_absent_null_and_blank_carriers_present_no_key() -> None:
     assert presented_api_keys(None, None, None, None) == ()
     nulls = presented_api_keys({"x-api-key": None}, {"x-api-key": [None, " "]}, {}, None)
     assert nulls == ()
+
+
+# -- the delivery log of refused webhook requests ------------------------------------------------
+
+
+@dataclass
+class CountedRefusals:
+    """The delivery log's writes, in memory: (workflow, code, key name) per refusal."""
+
+    refusals: list[tuple[str, str, str | None]] = field(default_factory=list)
+
+    def put(self, entry: Any, *, shard: int, expires_at: int) -> None:
+        raise AssertionError("the authorizer logs refusals only")
+
+    def count(self, refusal: Refusal, *, count: int, **_: Any) -> None:
+        for _n in range(count):
+            self.refusals.append((refusal.workflow_id, refusal.code, refusal.sample.key_name))
+
+
+def _logging_authorizer(records: InMemoryRecords, counted: CountedRefusals) -> Authorizer:
+    log = DeliveryLog(
+        counted,
+        DeliveryLogShape(shards=4, retention=timedelta(days=7), samples=3),
+        clock=Clock(),
+        flush_interval=timedelta(0),
+    )
+    return Authorizer(records, records, Clock(), timedelta(seconds=5), 10, log=log)
+
+
+def test_a_refused_webhook_request_is_logged_for_its_workflow_with_the_keys_name() -> None:
+    records = InMemoryRecords(workflows={"orders": Workflow("prod-sns")})
+    value = _stored(records, "other-key")
+    counted = CountedRefusals()
+    authorizer = _logging_authorizer(records, counted)
+
+    with pytest.raises(KeyNotBoundError):
+        authorizer.authorize(_webhook("orders", value))
+    with pytest.raises(MissingApiKeyError):
+        authorizer.authorize(AccessRequest("POST", "/webhooks/{workflowId}", "orders", ()))
+
+    assert counted.refusals == [
+        ("orders", "key_not_bound", "other-key"),
+        ("orders", "missing_api_key", None),
+    ]
+    assert value not in repr(counted.refusals)
+
+
+def test_no_log_for_an_unknown_workflow_or_a_read_route() -> None:
+    records = InMemoryRecords(workflows={"orders": Workflow("prod-sns")})
+    counted = CountedRefusals()
+    authorizer = _logging_authorizer(records, counted)
+
+    for request in (
+        AccessRequest("POST", "/webhooks/{workflowId}", "no-such-workflow", ()),
+        AccessRequest("POST", "/webhooks/{workflowId}", "Not An Id", ()),
+        AccessRequest("GET", "/workflows/{workflowId}", "orders", ()),
+    ):
+        with pytest.raises(MissingApiKeyError):
+            authorizer.authorize(request)
+
+    assert counted.refusals == []

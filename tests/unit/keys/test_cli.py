@@ -41,12 +41,16 @@ def test_create_prints_the_value_alone_on_stdout_once(
     assert stored.scope == "webhook"
 
 
-def test_create_with_read_scope(
-    dynamodb_tables: dict[str, str], key_store: DynamoKeyStore, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("scope", ["read", "operate"])
+def test_create_with_read_or_operate_scope(
+    dynamodb_tables: dict[str, str],
+    key_store: DynamoKeyStore,
+    capsys: pytest.CaptureFixture[str],
+    scope: str,
 ) -> None:
-    _, out, _ = _run(capsys, "keys", "create", "dashboards", "--scope", "read")
+    _, out, _ = _run(capsys, "keys", "create", "dashboards", "--scope", scope)
 
-    assert key_store.get(hash_key_value(out.strip())).scope == "read"  # type: ignore[union-attr]
+    assert key_store.get(hash_key_value(out.strip())).scope == scope  # type: ignore[union-attr]
 
 
 def test_list_shows_every_column_but_never_the_value(

@@ -86,6 +86,12 @@ class InMemoryExecutions:
     def find_by_execution_id(self, identifier: str) -> ExecutionRecord | None:
         return next((r for r in self.records if r.execution_id == identifier), None)
 
+    def get(self, workflow_id: str, message_id: str) -> ExecutionRecord | None:
+        return next(
+            (r for r in self.records if (r.workflow_id, r.message_id) == (workflow_id, message_id)),
+            None,
+        )
+
 
 @dataclass
 class InMemoryWorkflows:

@@ -55,13 +55,15 @@ def log(dynamodb_tables: dict[str, str]) -> Log:
     clock = Clock()
     failures: list[str] = []
     refused: list[str] = []
+    # Every refusal written at once here; the batching has tests of its own.
     return Log(
         log=DeliveryLog(
             store,
             SHAPE,
             clock=clock,
             on_failure=lambda: failures.append("failed"),
-            on_refused_notification=refused.append,
+            on_refused_notifications=lambda workflow_id, n: refused.extend([workflow_id] * n),
+            flush_interval=timedelta(0),
         ),
         reader=DeliveryReader(
             store,
@@ -232,3 +234,31 @@ def test_an_unknown_outcome_is_a_400_naming_the_parameter(outcome: str) -> None:
     with pytest.raises(InvalidParameterError) as refused:
         DeliveryFilters.from_parameters(outcome, None, None)
     assert refused.value.parameter == "outcome"
+
+
+def test_a_flood_writes_each_counter_at_most_once_a_second_and_loses_no_count(
+    log: Log,
+) -> None:
+    calls: list[int] = []
+    store = DeliveryLogStore(log.table)
+
+    class CountingStore:
+        def put(self, *args: Any, **kwargs: Any) -> None:
+            store.put(*args, **kwargs)
+
+        def count(self, *args: Any, **kwargs: Any) -> None:
+            calls.append(kwargs["count"])
+            store.count(*args, **kwargs)
+
+    batching = DeliveryLog(CountingStore(), SHAPE, clock=log.clock)
+    sns = SnsHeaders.of({"x-amz-sns-topic-arn": TOPIC})
+    for i in range(1000):  # 10 s of 100 refusals a second
+        log.clock.now += timedelta(milliseconds=10)
+        batching.refused(Workflow(), "missing_api_key", sns, request_id=f"r-{i}")
+    log.clock.now += timedelta(seconds=1)
+    batching.delivered("order-events", DeliveryOutcome.ACCEPTED, request_id="later")
+
+    assert calls[0] == 1  # the first refusal is written at once
+    assert len(calls) <= 12  # then about once a second
+    [counter] = [item for item in _all_items(log) if item["outcome"] == "refused"]
+    assert counter["count"] == 1000  # what was pending went out with the next request
