@@ -463,8 +463,8 @@ class QueryService:
         return self._deliveries.page(workflow_id, filters, limit=limit, next_token=next_token)
 
     def get_execution(self, execution_id: str) -> ExecutionDetail:
-        """By execution id, or by a bare SNS MessageId: one GetItem per workflow (the records'
-        key is the workflow and the MessageId), no scan, no index."""
+        """By execution id, or by a bare SNS MessageId: one read per workflow (the records' key
+        is ``<workflowId>#<MessageId>``), no scan, no index."""
         if _MESSAGE_ID.fullmatch(execution_id):
             return execution_detail(self._by_message_id(execution_id))
         check_execution_id(execution_id)
