@@ -49,7 +49,7 @@ browser:
 	  fi; }
 
 screenshot: setup browser
-	$(BIN)/python -m tests.browser.screenshot docs/executions-page.png
+	$(BIN)/python -m tests.browser.screenshot docs
 
 demo: setup
 	$(BIN)/snsflow demo

@@ -84,6 +84,12 @@ def _session() -> boto3.session.Session:
     return session
 
 
+def targets_local_stand_in() -> bool:
+    """Whether clients go to a stand-in for AWS on this machine (the local stack's moto), whose
+    resources no AWS console shows."""
+    return _is_local(_target.endpoint_url)
+
+
 def _is_local(endpoint_url: str | None) -> bool:
     return endpoint_url is not None and is_loopback_host(urlsplit(endpoint_url).hostname)
 

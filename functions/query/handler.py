@@ -34,6 +34,7 @@ from snsflow.pagination import PageTokens
 from snsflow.query import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
+    ExecutionDetail,
     ExecutionFilters,
     InvalidParameterError,
     ParameterTime,
@@ -185,7 +186,15 @@ def list_deliveries(
 
 @app.get("/executions/<execution_id>")
 def get_execution(execution_id: str) -> Response[dict[str, Any]]:
-    return _json(200, _service().get_execution(execution_id).to_json())
+    return _json(200, _shown(_service().get_execution(execution_id)).to_json())
+
+
+def _shown(detail: ExecutionDetail) -> ExecutionDetail:
+    """An execution as answered: without a console link where Step Functions is the local
+    stack's moto (no AWS console has its runs)."""
+    if aws.targets_local_stand_in():
+        return detail.model_copy(update={"console_url": None})
+    return detail
 
 
 @app.get("/executions/<execution_id>/history")
@@ -200,7 +209,7 @@ def get_history(
 def redrive(execution_id: str) -> Response[dict[str, Any]]:
     caller = _operator()
     detail = _actions().redrive(execution_id, caller=caller, idempotency_key=_idempotency_key())
-    return _json(200, detail.to_json())
+    return _json(200, _shown(detail).to_json())
 
 
 @app.post("/executions/<execution_id>/rerun")
@@ -209,7 +218,8 @@ def rerun(execution_id: str) -> Response[dict[str, Any]]:
     result, created = _actions().rerun(
         execution_id, caller=caller, idempotency_key=_idempotency_key()
     )
-    return _json(201 if created else 200, result.to_json())
+    shown = result.model_copy(update={"execution": _shown(result.execution)})
+    return _json(201 if created else 200, shown.to_json())
 
 
 @app.get("/me")

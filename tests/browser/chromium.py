@@ -107,5 +107,5 @@ def publish_demo_messages(stack: LocalStack) -> None:
 def connect(page: Page, api_url: str, key: str) -> None:
     """Open the executions page and enter ``key``."""
     page.goto(f"{api_url}/")
-    page.get_by_label("Read API key").fill(key)
+    page.get_by_label("API key").fill(key)
     page.get_by_test_id("connect-button").click()

@@ -1,42 +1,78 @@
-"""Screenshot of the executions page with the demo's executions: ``make screenshot``.
+"""Screenshots of the page with the demo's executions: ``make screenshot``.
 
 Starts the local stack, runs what ``snsflow demo`` runs, opens the page in Chromium with the
-read key and saves the page, 1280x800, to the path given (``docs/executions-page.png``).
+operate key and saves, 1280x800, into the directory given (``docs/``):
+``executions-page.png`` (the rejected order open: its step history, the failing state
+highlighted, Redrive and Re-run), ``deliveries-page.png`` and ``subscriptions-page.png`` (the
+``order-events`` workflow's views).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
-from snsflow.local.demo import MESSAGES
+from snsflow.local.demo import FAILING_STATE, MESSAGES, WORKFLOW_ID
 from snsflow.local.stack import LocalStack, LocalStackConfig
 from tests.browser.chromium import chromium, connect, loopback_only, new_tab, publish_demo_messages
 
+#: The files written, in the order they are taken.
+SHOTS = ("executions-page.png", "deliveries-page.png", "subscriptions-page.png")
 
-def take_screenshot(path: Path) -> None:
+
+def _show_executions(page: Page) -> None:
+    expect(page.get_by_test_id("execution-row")).to_have_count(len(MESSAGES))
+    page.get_by_test_id("auto-refresh").uncheck()  # nothing moves while the picture is taken
+    failed = page.locator('[data-testid="execution-row"][data-status="FAILED"]')
+    failed.get_by_test_id("open-execution").click()
+    expect(page.locator('[data-testid="history-state"][data-failed="true"]')).to_have_attribute(
+        "data-state", FAILING_STATE
+    )
+    expect(page.get_by_test_id("redrive")).to_be_visible()
+    page.get_by_test_id("history").scroll_into_view_if_needed()
+
+
+def _show_view(page: Page, view: str, row: str) -> None:
+    if page.get_by_test_id("detail").is_visible():
+        page.get_by_test_id("detail-close").click()
+    page.get_by_test_id("filter-workflow").select_option(WORKFLOW_ID)
+    page.get_by_test_id(f"tab-{view}").click()
+    expect(page.get_by_test_id(row).first).to_be_visible()
+
+
+def take_screenshots(directory: Path) -> list[Path]:
     config = LocalStackConfig(sns_delay_scale=0.01, status_poll_seconds=0.1)
     with LocalStack(config) as stack, chromium() as browser, new_tab(browser) as page:
         publish_demo_messages(stack)
         refused = loopback_only(page)
-        connect(page, stack.api_url, stack.read_key)
-        expect(page.get_by_test_id("execution-row")).to_have_count(len(MESSAGES))
-        expect(page.get_by_test_id("error")).to_be_hidden()
+        connect(page, stack.api_url, stack.operate_key)
+        directory.mkdir(parents=True, exist_ok=True)
+        steps: tuple[Callable[[], None], ...] = (
+            lambda: _show_executions(page),
+            lambda: _show_view(page, "deliveries", "delivery-row"),
+            lambda: _show_view(page, "subscriptions", "subscription-row"),
+        )
+        saved = []
+        for name, step in zip(SHOTS, steps, strict=True):
+            step()
+            expect(page.get_by_test_id("error")).to_be_hidden()
+            page.screenshot(path=directory / name)
+            saved.append(directory / name)
         if refused:
             raise RuntimeError(f"the page asked for addresses off the loopback: {refused}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=path)
+        return saved
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("path", type=Path, help="where to save the PNG")
+    parser.add_argument("directory", type=Path, help="where to save the PNGs")
     args = parser.parse_args(argv)
-    take_screenshot(args.path)
-    print(f"saved {args.path} ({args.path.stat().st_size // 1024} KB)")
+    for path in take_screenshots(args.directory):
+        print(f"saved {path} ({path.stat().st_size // 1024} KB)")
     return 0
 
 

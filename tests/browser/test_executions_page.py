@@ -1,6 +1,6 @@
 """The executions page in Chromium against the local stack, with the demo's executions on it:
 the key, the summary, the table, the FAILED filter, a failed run's error, empty and refused
-states."""
+states, a phone-wide screen, shared links with back and forward, and the search by id."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import re
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from snsflow.cli.stack import ReadApi
 from snsflow.local.demo import MESSAGES, WORKFLOW_ID
 from snsflow.local.stack import LocalStack
 from snsflow.store.executions import ExecutionStatus
-from tests.browser.chromium import connect
+from tests.browser.chromium import connect, loopback_only, new_tab
 from tests.browser.conftest import ARTIFACTS, Tab
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -83,7 +83,9 @@ def test_failed_filter_leads_to_the_rejected_orders_error_and_cause(
     expect(error).to_contain_text("Cause: The order event has status 'rejected'.")
     expect(page.get_by_test_id("detail-input")).to_contain_text('"orderId": "A-1004"')
     expect(page.get_by_test_id("detail-sns")).to_contain_text('"Subject": "order A-1004"')
-    expect(page.get_by_test_id("detail-fields")).to_contain_text("Open in Step Functions")
+    # The local stack's Step Functions is moto: no AWS console has this run, none is offered.
+    expect(page.get_by_test_id("detail-fields")).to_contain_text("Execution ARN")
+    expect(page.get_by_test_id("detail-fields")).not_to_contain_text("Open in Step Functions")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "executions-page-failed-execution.png")
 
@@ -147,4 +149,134 @@ def test_refused_key_shows_why_and_asks_again(
     page.reload()
     expect(page.get_by_test_id("api-key")).to_be_visible()
     expect(page.get_by_test_id("error")).to_be_hidden()
+    assert tab.page_errors == []
+
+
+def _rejected_order(stack: LocalStack) -> str:
+    """The execution id of the demo's rejected order (its one FAILED run)."""
+    listed = ReadApi(stack.api_url, stack.read_key).executions(WORKFLOW_ID).items
+    return next(x.execution_id for x in listed if x.status is ExecutionStatus.FAILED)
+
+
+def _fits_the_width(page: Page) -> None:
+    width = page.evaluate(
+        "[document.scrollingElement.scrollWidth, document.scrollingElement.clientWidth]"
+    )
+    assert width[0] <= width[1], f"scrolls sideways: {width[0]} px of content in {width[1]} px"
+
+
+def test_a_phone_wide_screen_never_scrolls_sideways(demo_stack: LocalStack, tab: Tab) -> None:
+    page = tab.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{demo_stack.api_url}/")
+    expect(page.get_by_test_id("api-key")).to_be_visible()
+    _fits_the_width(page)
+
+    connect(page, demo_stack.api_url, demo_stack.read_key)
+    expect(page.get_by_test_id("execution-row")).to_have_count(len(MESSAGES))
+    _fits_the_width(page)
+    # Every column is still there, stacked, each cell named by its column (CSS-generated text,
+    # which the accessibility tree reads).
+    first = page.get_by_test_id("execution-row").first
+    expect(first.get_by_role("cell", name=re.compile(r"^Duration: \d"))).to_be_visible()
+
+    page.get_by_test_id("filter-range").select_option("custom")
+    _fits_the_width(page)
+
+    page.get_by_test_id("filter-status-FAILED").check()
+    rows = page.get_by_test_id("execution-row")
+    expect(rows).to_have_count(_expected_count(ExecutionStatus.FAILED))
+    rows.first.get_by_test_id("open-execution").click()
+    expect(page.get_by_test_id("detail-error")).to_contain_text("OrderRejected")
+    _fits_the_width(page)
+    expect(page.get_by_test_id("history-state").first).to_be_visible()
+    _fits_the_width(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "executions-page-390px.png")
+    page.get_by_test_id("detail-close").click()
+
+    page.get_by_test_id("filter-workflow").select_option(WORKFLOW_ID)
+    for view, row in (("deliveries", "delivery-row"), ("subscriptions", "subscription-row")):
+        page.get_by_test_id(f"tab-{view}").click()
+        expect(page.get_by_test_id(row).first).to_be_visible()
+        _fits_the_width(page)
+    assert tab.page_errors == []
+
+
+def test_the_local_stacks_api_offers_no_console_link(demo_stack: LocalStack) -> None:
+    detail = ReadApi(demo_stack.api_url, demo_stack.read_key).execution(_rejected_order(demo_stack))
+
+    assert detail.execution_arn is not None
+    assert detail.console_url is None
+
+
+def test_a_shared_link_reopens_the_filters_and_the_execution(
+    demo_stack: LocalStack, tab: Tab, browser: Browser
+) -> None:
+    page = tab.page
+    connect(page, demo_stack.api_url, demo_stack.read_key)
+    expect(page.get_by_test_id("execution-row")).to_have_count(len(MESSAGES))
+    page.get_by_test_id("filter-workflow").select_option(WORKFLOW_ID)
+    page.get_by_test_id("filter-status-FAILED").check()
+    rows = page.get_by_test_id("execution-row")
+    expect(rows).to_have_count(_expected_count(ExecutionStatus.FAILED))
+    rows.first.get_by_test_id("open-execution").click()
+    expect(page.get_by_test_id("detail-error")).to_contain_text("OrderRejected")
+    link = page.url
+    assert demo_stack.read_key not in link
+
+    # Pasted in another browser session (its own storage): the key, then the same view.
+    with new_tab(browser) as other:
+        loopback_only(other)
+        other.goto(link)
+        other.get_by_label("API key").fill(demo_stack.read_key)
+        other.get_by_test_id("connect-button").click()
+        expect(other.get_by_test_id("detail")).to_be_visible()
+        expect(other.get_by_test_id("detail-fields")).to_contain_text(_rejected_order(demo_stack))
+        expect(other.get_by_test_id("filter-workflow")).to_have_value(WORKFLOW_ID)
+        expect(other.get_by_test_id("filter-status-FAILED")).to_be_checked()
+        expect(other.get_by_test_id("execution-row")).to_have_count(
+            _expected_count(ExecutionStatus.FAILED)
+        )
+
+    # Back closes the execution, back again clears the status filter, forward reopens both.
+    page.go_back()
+    expect(page.get_by_test_id("detail")).to_be_hidden()
+    page.go_back()
+    expect(page.get_by_test_id("filter-status-FAILED")).not_to_be_checked()
+    expect(rows).to_have_count(len(MESSAGES))  # every demo message is an order event
+    page.go_forward()
+    page.go_forward()
+    expect(page.get_by_test_id("detail-error")).to_contain_text("OrderRejected")
+    expect(page.get_by_test_id("filter-status-FAILED")).to_be_checked()
+    assert tab.page_errors == []
+
+
+def test_the_search_asks_the_server_for_an_id_not_on_the_page(
+    demo_stack: LocalStack, tab: Tab
+) -> None:
+    page = tab.page
+    wanted = _rejected_order(demo_stack)
+    connect(page, demo_stack.api_url, demo_stack.read_key)
+    expect(page.get_by_test_id("execution-row")).to_have_count(len(MESSAGES))
+    # Only succeeded runs loaded: the failed one is not among the rows.
+    page.get_by_test_id("filter-status-SUCCEEDED").check()
+    expect(page.get_by_test_id("execution-row")).to_have_count(
+        _expected_count(ExecutionStatus.SUCCEEDED)
+    )
+
+    page.get_by_test_id("filter-text").fill(wanted)
+
+    row = page.get_by_test_id("execution-row")
+    expect(row).to_have_count(1)
+    expect(row).to_have_attribute("data-execution-id", wanted)
+    expect(row).to_have_attribute("data-status", "FAILED")
+    expect(page.get_by_test_id("found-note")).to_contain_text("Found on the server")
+    row.get_by_test_id("open-execution").click()
+    expect(page.get_by_test_id("detail-error")).to_contain_text("OrderRejected")
+
+    # An id the server does not know either: nothing found, said so.
+    page.get_by_test_id("filter-text").fill(f"{WORKFLOW_ID}.no-such-execution")
+    expect(page.get_by_test_id("empty-state")).to_have_text("No executions match these filters.")
+    expect(page.get_by_test_id("found-note")).to_be_hidden()
     assert tab.page_errors == []

@@ -1,7 +1,7 @@
 """How many cases each fuzz test runs, and the hypothesis settings they share.
 
 The counts are fixed (not scaled by a profile) so that every run of ``make test`` exercises the
-same number of cases: 15,670 in all, split as below (``tests/security/test_budget.py`` keeps
+same number of cases: 15,820 in all, split as below (``tests/security/test_budget.py`` keeps
 the sum at 10,000 or more). A failure prints the falsifying
 example and a ``@reproduce_failure`` blob, so a case found in CI can be replayed exactly.
 """
@@ -46,6 +46,7 @@ CASES = {
     # Requests to the action routes (redrive, re-run) of the local stack's gateway
     # (test_read_requests.py).
     "action_requests": 300,
+    "action_requests_faults": 150,
     # Every CLI command with hostile arguments, files, URLs and API answers
     # (test_cli_hostile_input.py).
     "cli_arguments": 1050,

@@ -1161,14 +1161,13 @@ def test_every_command_that_reads_the_info_file_is_fed_hostile_ones() -> None:
         if any(action.dest == "info_file" for action in command._actions)
     }
     fed = {_prog(words) for words in _INFO_FILE_COMMANDS}
-    # `executions show|watch|history` and `deliveries` read it as `executions list` does
+    # `executions show|watch|history` read it as `executions list` does
     # (stack.read_api; redrive and rerun read its operate key instead); `local serve` writes it
     # (its refusals are in test_any_command_line_fails_cleanly).
     assert reading - fed == {
         "snsflow executions show",
         "snsflow executions watch",
         "snsflow executions history",
-        "snsflow deliveries",
         "snsflow local serve",
     }
 
