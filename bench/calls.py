@@ -559,14 +559,20 @@ def record_sizes(stack: MotoStack, message_ids: dict[str, str]) -> dict[str, Any
     }
     client = aws.dynamodb_client()
     for label, message_id in message_ids.items():
-        # Found by its MessageId whatever the table's keys are (the bench's table is small).
-        (item,) = client.scan(
+        # Found by its MessageId whatever the table's keys are (the bench's table is small):
+        # the record's items (the record, and its input where the design keeps it apart).
+        items = client.scan(
             TableName=table,
-            FilterExpression="messageId = :id",
+            FilterExpression="contains(recordKey, :id) OR messageId = :id",
             ExpressionAttributeValues={":id": {"S": message_id}},
         )["Items"]
-        size = item_bytes(item)
-        sizes[label] = {"item_bytes": size, "units_per_copy": write_units(size)}
+        sizes[label] = {
+            "record" if "status" in item else "input": {
+                "item_bytes": item_bytes(item),
+                "units_per_write": write_units(item_bytes(item)),
+            }
+            for item in items
+        }
     return sizes
 
 

@@ -6,8 +6,13 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from snsflow.store.tables import ALL_TABLES, KeyAttribute, TableSchema
+from snsflow.store.tables import ALL_TABLES, RETIRED_TABLES, KeyAttribute, TableSchema
 
+_PROJECTIONS = {
+    "ALL": dynamodb.ProjectionType.ALL,
+    "KEYS_ONLY": dynamodb.ProjectionType.KEYS_ONLY,
+    "INCLUDE": dynamodb.ProjectionType.INCLUDE,
+}
 _ATTRIBUTE_TYPES = {
     "S": dynamodb.AttributeType.STRING,
     "N": dynamodb.AttributeType.NUMBER,
@@ -24,15 +29,18 @@ def _optional_attribute(key: KeyAttribute | None) -> dynamodb.Attribute | None:
 
 
 class DataTables(Construct):
-    """On-demand tables with point-in-time recovery; TTL where the schema names an attribute."""
+    """On-demand tables with point-in-time recovery; TTL where the schema names an attribute.
+
+    The retired tables (``RETIRED_TABLES``) stay in the stack as they were deployed, so that an
+    update does not delete them while their records are copied to their successors."""
 
     def __init__(self, scope: Construct, id: str, *, deletion_protection: bool) -> None:
         super().__init__(scope, id)
         self._tables: dict[str, dynamodb.Table] = {}
-        for schema in ALL_TABLES:
+        for schema in ALL_TABLES + RETIRED_TABLES:
             table = dynamodb.Table(
                 self,
-                schema.logical_name,
+                schema.cdk_id,
                 partition_key=_attribute(schema.partition_key),
                 sort_key=_optional_attribute(schema.sort_key),
                 billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -51,7 +59,8 @@ class DataTables(Construct):
                     index_name=index.name,
                     partition_key=_attribute(index.partition_key),
                     sort_key=_optional_attribute(index.sort_key),
-                    projection_type=dynamodb.ProjectionType.ALL,
+                    projection_type=_PROJECTIONS[index.projection],
+                    non_key_attributes=list(index.non_key_attributes) or None,
                 )
             self._tables[schema.logical_name] = table
 
@@ -60,4 +69,7 @@ class DataTables(Construct):
 
     @property
     def all(self) -> list[tuple[TableSchema, dynamodb.Table]]:
-        return [(schema, self._tables[schema.logical_name]) for schema in ALL_TABLES]
+        """Every table of the stack, the retired ones included."""
+        return [
+            (schema, self._tables[schema.logical_name]) for schema in ALL_TABLES + RETIRED_TABLES
+        ]

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from infra.config import StackConfig
 from snsflow.settings import FUNCTION_SETTINGS, SnsflowSettings, environment_variable
-from snsflow.store.tables import ALL_TABLES
+from snsflow.store.tables import ALL_TABLES, RETIRED_TABLES
 
 __all__ = ["FUNCTION_SETTINGS", "settings_environment", "settings_values"]
 
@@ -26,7 +26,11 @@ def settings_values(
 
     ``table_names`` maps each table's logical name to its (deploy-time) name.
     """
-    values = {schema.settings_field: table_names[schema.logical_name] for schema in ALL_TABLES}
+    values = {
+        schema.settings_field: table_names[schema.logical_name]
+        for schema in ALL_TABLES + RETIRED_TABLES
+        if schema.logical_name in table_names
+    }
     values["execution_retention_days"] = str(config.retention_days)
     values["delivery_log_shards"] = str(config.delivery_log_shards)
     values["delivery_log_retention_days"] = str(config.delivery_log_retention_days)

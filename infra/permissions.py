@@ -15,6 +15,7 @@ from snsflow.store.tables import (
     DELIVERIES,
     EXECUTIONS,
     KEYS,
+    LEGACY_EXECUTIONS,
     SUBSCRIPTIONS,
     WORKFLOWS,
     TableSchema,
@@ -50,13 +51,14 @@ ACCESS: dict[FunctionName, FunctionAccess] = {
             TableGrant(DELIVERIES, ("dynamodb:UpdateItem",)),
         ),
     ),
-    # Claims the message (a conditional UpdateItem), reads and records subscriptions, starts
+    # Claims the message (an UpdateItem, then a conditional PutItem of its input), reads and
+    # records subscriptions, starts
     # the execution. It confirms subscriptions by an HTTPS GET of the validated SubscribeURL, so it
     # needs no SNS permission.
     "webhook": FunctionAccess(
         tables=(
             TableGrant(WORKFLOWS, ("dynamodb:GetItem",)),
-            TableGrant(EXECUTIONS, ("dynamodb:UpdateItem",)),
+            TableGrant(EXECUTIONS, ("dynamodb:UpdateItem", "dynamodb:PutItem")),
             TableGrant(SUBSCRIPTIONS, ("dynamodb:GetItem", "dynamodb:UpdateItem")),
             # The delivery log: an entry per delivery, a counter per kind of refusal and minute.
             TableGrant(DELIVERIES, ("dynamodb:PutItem", "dynamodb:UpdateItem")),
@@ -65,39 +67,46 @@ ACCESS: dict[FunctionName, FunctionAccess] = {
         # A start answered ExecutionAlreadyExists (an earlier attempt got through) is described.
         execution_actions=("states:DescribeExecution",),
     ),
-    # Finds the record of a status-change event by execution id and moves it forward; maps the
-    # event's state machine to its workflow through the (small) registry.
+    # Finds the record of a status-change event by execution id (its key, or the sparse index)
+    # and moves it forward; maps the event's state machine to its workflow through the (small)
+    # registry.
     "status": FunctionAccess(
         tables=(
             TableGrant(WORKFLOWS, ("dynamodb:Scan",)),
-            TableGrant(EXECUTIONS, ("dynamodb:UpdateItem",)),
+            TableGrant(EXECUTIONS, ("dynamodb:UpdateItem", "dynamodb:Query")),
             TableGrant(EXECUTIONS, ("dynamodb:Query",), indexes=("byExecutionId",)),
         ),
     ),
-    # Finds claims stuck in RECEIVED (starts them) and runs RUNNING past a while (describes them).
+    # Finds claims stuck in RECEIVED (starts them) and runs RUNNING past a while (describes
+    # them); moves the records of the executions table deployed before issue 15 to today's.
     "reconciler": FunctionAccess(
         tables=(
             TableGrant(WORKFLOWS, ("dynamodb:Scan",)),
-            TableGrant(EXECUTIONS, ("dynamodb:UpdateItem",)),
-            TableGrant(EXECUTIONS, ("dynamodb:Query",), indexes=("byStatus",)),
+            TableGrant(
+                EXECUTIONS, ("dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:PutItem")
+            ),
+            TableGrant(LEGACY_EXECUTIONS, ("dynamodb:Scan", "dynamodb:DeleteItem")),
+            TableGrant(EXECUTIONS, ("dynamodb:Query",), indexes=("byStatusShard",)),
         ),
         state_machine_actions=("states:StartExecution",),
         execution_actions=("states:DescribeExecution",),
     ),
-    # The API and the executions page: workflows (one or all), executions through the indexes
-    # (newest first, by status, by execution id), a workflow's subscriptions, an execution's
-    # step history. Acting (operate keys only): a redrive describes the execution, redrives it
-    # and updates its record; a re-run writes its record and the original's in one transaction
-    # (PutItem + UpdateItem), reads them back and starts the new execution.
+    # The API and the executions page: workflows (one or all), executions through the
+    # key-only indexes (newest first, by status, by execution id) and then the records
+    # themselves (one by its key, a page in a BatchGetItem), a workflow's subscriptions, an
+    # execution's step history. Acting (operate keys only): a redrive describes the execution,
+    # redrives it and updates its record; a re-run writes its record and the original's in one
+    # transaction (PutItem + UpdateItem), reads them back and starts the new execution.
     "query": FunctionAccess(
         tables=(
             TableGrant(WORKFLOWS, ("dynamodb:GetItem", "dynamodb:Scan")),
+            TableGrant(EXECUTIONS, ("dynamodb:Query", "dynamodb:BatchGetItem")),
+            TableGrant(EXECUTIONS, ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")),
             TableGrant(
                 EXECUTIONS,
                 ("dynamodb:Query",),
-                indexes=("byReceivedAt", "byStatus", "byExecutionId"),
+                indexes=("byWorkflowShard", "byStatusShard", "byExecutionId"),
             ),
-            TableGrant(EXECUTIONS, ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")),
             TableGrant(SUBSCRIPTIONS, ("dynamodb:Query",)),
             # The delivery log and the subscriptions' health derived from it.
             TableGrant(DELIVERIES, ("dynamodb:Query",)),

@@ -102,8 +102,9 @@ class Workflows(Construct):
                 iam.PolicyStatement(
                     actions=["dynamodb:UpdateItem"],
                     resources=[self._executions.table_arn],
+                    # Its own records only: their keys are "<workflowId>#<MessageId>".
                     conditions={
-                        "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [workflow.id]}
+                        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{workflow.id}#*"]}
                     },
                 )
             )

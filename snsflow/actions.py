@@ -405,6 +405,7 @@ class ActionService:
                 input=original.input,
                 received_at=now,
                 expires_at=now + self._retention,
+                express=workflow.state_machine_type == "EXPRESS",
             )
             note = ActionNote(
                 action="rerun",

@@ -108,7 +108,8 @@ def execution_id(workflow_id: str, message_id: str) -> str:
     """The public, URL-safe id of an execution record: ``<workflowId>.<execution name>``.
 
     Workflow ids never contain ".", so the id splits unambiguously; it is stable across
-    redeliveries and is what the ``byExecutionId`` index is keyed by.
+    redeliveries and names its record: the execution name is the MessageId, or the record is in the
+    ``byExecutionId`` index.
     """
     return execution_id_for_name(workflow_id, execution_name(message_id))
 
@@ -275,6 +276,7 @@ class ExecutionLauncher:
                 input=execution_input,
                 received_at=now,
                 expires_at=now + self._retention,
+                express=workflow.state_machine_type == "EXPRESS",
             )
         )
         outcome: Literal["accepted", "duplicate"] = (

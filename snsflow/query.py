@@ -3,12 +3,12 @@
 The response models here are the HTTP API's shapes (ARCHITECTURE §5): camelCase JSON, times
 ISO 8601 UTC. The CLI reads the API's answers back into the same models.
 
-Listing with several statuses merges one newest-first stream per status (the ``byStatus``
+Listing with several statuses merges one newest-first stream per status (the ``byStatusShard``
 index); the page token keeps, per stream, the last record taken from it. Each stream resumes
 exactly after its own last record, so walking the pages of an unchanging set of records yields
 every record once, in order. (A record that changes status between two pages moves from one
 stream to another and may then be seen twice or not at all: a status filter is a snapshot.
-Listing without one walks the ``byReceivedAt`` index, whose order never changes.)
+Listing without one walks the ``byWorkflowShard`` index, whose order never changes.)
 """
 
 from __future__ import annotations
@@ -463,8 +463,8 @@ class QueryService:
         return self._deliveries.page(workflow_id, filters, limit=limit, next_token=next_token)
 
     def get_execution(self, execution_id: str) -> ExecutionDetail:
-        """By execution id, or by a bare SNS MessageId: one GetItem per workflow (the records'
-        key is the workflow and the MessageId), no scan, no index."""
+        """By execution id, or by a bare SNS MessageId: one read per workflow (the records' key
+        is ``<workflowId>#<MessageId>``), no scan, no index."""
         if _MESSAGE_ID.fullmatch(execution_id):
             return execution_detail(self._by_message_id(execution_id))
         check_execution_id(execution_id)

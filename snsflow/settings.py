@@ -177,6 +177,11 @@ class ReconcilerSettings(ExecutionsSettings):
     #: Bounds on the work of one run (the rest waits for the next run).
     max_starts_per_run: int = Field(default=100, ge=1, le=1000)
     max_checks_per_run: int = Field(default=200, ge=1, le=2000)
+    #: The executions table of before issue 15, whose records each run moves to the executions
+    #: table (``snsflow.store.migration``); None once there is none.
+    legacyexecutions_table_name: str | None = None
+    #: At most this many records moved per run (two writes and a delete each).
+    max_moves_per_run: int = Field(default=2000, ge=1, le=20000)
 
 
 class QuerySettings(ExecutionsSettings, DeliveryLogSettings):

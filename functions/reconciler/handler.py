@@ -17,6 +17,7 @@ from snsflow.reconciler import Reconciler, ReconcilerLimits
 from snsflow.settings import ReconcilerSettings
 from snsflow.stepfunctions import StepFunctionsExecutions
 from snsflow.store.executions import ExecutionStore
+from snsflow.store.migration import move_legacy_records
 from snsflow.store.workflows import WorkflowRegistry
 
 logger = Logger()
@@ -60,6 +61,7 @@ def _reconciler() -> Reconciler:
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def lambda_handler(_event: dict[str, Any], _context: LambdaContext) -> dict[str, Any]:
     try:
+        _move_legacy_records()
         report = _reconciler().run()
     except Exception:
         # Raised on: Lambda retries the run twice, then the tick goes to the failed-events queue
@@ -71,3 +73,20 @@ def lambda_handler(_event: dict[str, Any], _context: LambdaContext) -> dict[str,
         metric = "Reconciler" + name.title().replace("_", "")  # e.g. ReconcilerStartFailures
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=value)
     return report.model_dump()
+
+
+def _move_legacy_records() -> None:
+    """Moves records of the executions table deployed before issue 15, if there is one (first,
+    so that this run's passes see them)."""
+    settings = ReconcilerSettings()
+    if settings.legacyexecutions_table_name is None:
+        return
+    dynamodb = aws.dynamodb_resource()
+    moved = move_legacy_records(
+        dynamodb.Table(settings.legacyexecutions_table_name),
+        dynamodb.Table(settings.executions_table_name),
+        limit=settings.max_moves_per_run,
+    )
+    if moved.moved or moved.superseded:
+        logger.info("moved records of the old executions table", extra=vars(moved))
+    metrics.add_metric(name="ReconcilerRecordsMoved", unit=MetricUnit.Count, value=moved.moved)

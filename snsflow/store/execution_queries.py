@@ -1,25 +1,30 @@
 """Read queries on the executions table: a workflow's records newest first, and counts.
 
-Both use the table's indexes (``byReceivedAt`` for every record of a workflow, ``byStatus`` for
-one status of it), which are eventually consistent: a record shows up, or changes status there,
-a moment after it is written.
+Both read the table's key-only indexes, spread over :data:`INDEX_SHARDS` partition keys per
+workflow (``byWorkflowShard`` for every record of a workflow, ``byStatusShard`` for a status
+group of it): one round of parallel queries, one per shard, merged newest first; then the
+page's records in one batched read. Indexes are eventually consistent: a record shows up, or
+changes status there, a moment after it is written.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.conditions import ConditionBase, Key
+from boto3.dynamodb.conditions import Key
 
 from snsflow.store.dynamodb import dynamodb_errors, format_time
 from snsflow.store.executions import (
-    BY_RECEIVED_AT_INDEX,
-    BY_STATUS_INDEX,
     ExecutionRecord,
     ExecutionStatus,
-    _workflow_status,
+    ExecutionStore,
+    message_of,
+    read_shards,
+    status_partitions,
+    workflow_partitions,
 )
 
 if TYPE_CHECKING:
@@ -45,6 +50,7 @@ class ExecutionQueries:
 
     def __init__(self, table: Table) -> None:
         self._table = table
+        self._records = ExecutionStore(table)
 
     def newest_first(
         self,
@@ -58,81 +64,83 @@ class ExecutionQueries:
     ) -> tuple[list[ListedExecution], bool]:
         """Up to ``limit`` records of a workflow (in ``status``, if given) received between
         ``since`` and ``until`` (both inclusive, to the millisecond), newest first, starting
-        after ``after``; and whether more follow."""
-        partition, index = (
-            (Key("workflowId").eq(workflow_id), BY_RECEIVED_AT_INDEX)
+        after ``after``; and whether more follow. The records are read without their input."""
+        partitions = (
+            workflow_partitions(workflow_id)
             if status is None
-            else (Key("workflowStatus").eq(_workflow_status(workflow_id, status)), BY_STATUS_INDEX)
+            else status_partitions(workflow_id, status)
         )
-        received = _received_between(since, until)
-        kwargs: dict[str, Any] = {
-            "IndexName": index,
-            "KeyConditionExpression": partition if received is None else partition & received,
-            "ScanIndexForward": False,
-        }
-        if after is not None:
-            kwargs["ExclusiveStartKey"] = _start_key(workflow_id, status, after)
         # One more than asked for tells whether another page exists.
-        items: list[dict[str, Any]] = []
-        while len(items) <= limit:
-            with dynamodb_errors("list executions"):
-                page = self._table.query(Limit=limit + 1 - len(items), **kwargs)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        listed = [
-            ListedExecution(
-                record=ExecutionRecord.from_item(item),
-                position=ListPosition(str(item["receivedAt"]), str(item["messageId"])),
+        entries = read_shards(
+            self._records,
+            partitions,
+            received=(
+                format_time(since) if since else None,
+                format_time(until) if until else None,
+            ),
+            after=(after.received_at, after.message_id) if after else None,
+            newest_first=True,
+            need=limit + 1,
+            status=status,
+        )
+        page = entries[:limit]
+        loaded = {
+            record.message_id: record
+            for record in self._records.get_many(
+                (
+                    (str(entry["workflowId"]), message_of(entry))
+                    for entry, record in page
+                    if record is None
+                ),
+                with_input=False,
             )
-            for item in items[:limit]
-        ]
-        return listed, len(items) > limit
+        }
+        listed = []
+        for entry, record in page:
+            found = record or loaded.get(message_of(entry))
+            if found is not None:  # else expired between the index and the table
+                position = ListPosition(str(entry["receivedAt"]), message_of(entry))
+                listed.append(ListedExecution(record=found, position=position))
+        return listed, len(entries) > limit
 
     def count(self, workflow_id: str, status: ExecutionStatus, *, since: datetime) -> int:
         """How many records of a workflow in ``status`` were received since ``since``.
 
-        DynamoDB reads every counted item to count it (a page holds at most 1 MB), so this
-        costs in proportion to the records of the window."""
-        kwargs: dict[str, Any] = {
-            "IndexName": BY_STATUS_INDEX,
-            "KeyConditionExpression": Key("workflowStatus").eq(
-                _workflow_status(workflow_id, status)
+        DynamoDB reads every counted index entry to count it (a page holds at most 1 MB), so
+        this costs in proportion to the records of the window; a ``RECEIVED`` or ``RUNNING``
+        count reads the records of both (those not yet ended)."""
+        partitions = status_partitions(workflow_id, status)
+        if not status.is_terminal:
+            open_records = read_shards(
+                self._records,
+                partitions,
+                received=(format_time(since), None),
+                after=None,
+                newest_first=True,
+                need=_UNBOUNDED,
+                status=status,
             )
-            & Key("receivedAt").gte(format_time(since)),
-            "Select": "COUNT",
-        }
-        total = 0
-        while True:
-            with dynamodb_errors("count executions"):
-                page = self._table.query(**kwargs)
-            total += int(page.get("Count", 0))
-            if "LastEvaluatedKey" not in page:
-                return total
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            return len(open_records)
+
+        def count_shard(partition: str) -> int:
+            kwargs: dict[str, Any] = {
+                "IndexName": partitions.index,
+                "KeyConditionExpression": Key(partitions.key_attribute).eq(partition)
+                & Key("receivedAt").gte(format_time(since)),
+                "Select": "COUNT",
+            }
+            total = 0
+            while True:
+                with dynamodb_errors("count executions"):
+                    page = self._table.query(**kwargs)
+                total += int(page.get("Count", 0))
+                if "LastEvaluatedKey" not in page:
+                    return total
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+        with ThreadPoolExecutor(max_workers=len(partitions.values)) as pool:
+            return sum(pool.map(count_shard, partitions.values))
 
 
-def _received_between(since: datetime | None, until: datetime | None) -> ConditionBase | None:
-    received = Key("receivedAt")
-    if since is not None and until is not None:
-        return received.between(format_time(since), format_time(until))
-    if since is not None:
-        return received.gte(format_time(since))
-    if until is not None:
-        return received.lte(format_time(until))
-    return None
-
-
-def _start_key(
-    workflow_id: str, status: ExecutionStatus | None, after: ListPosition
-) -> dict[str, str]:
-    """The index key of the record at ``after`` (the index's keys plus the table's)."""
-    key = {
-        "workflowId": workflow_id,
-        "messageId": after.message_id,
-        "receivedAt": after.received_at,
-    }
-    if status is not None:
-        key["workflowStatus"] = _workflow_status(workflow_id, status)
-    return key
+#: "Every one": the records not yet ended are as many as the runs in flight.
+_UNBOUNDED = 1_000_000

@@ -1,21 +1,44 @@
-"""Execution records: one item per (workflow, SNS MessageId) — the idempotency claim and the record.
+"""Execution records: one item per (SNS MessageId, workflow) — the idempotency claim and the
+record — and one beside it holding the execution input.
 
-Only this module reads or writes the executions table. Every write that changes the status is
-conditional on the status it moves from, so a record never goes backwards: ``RECEIVED`` →
-``RUNNING`` → one terminal status, which is final for that attempt. A redrive (Step Functions'
-RedriveExecution) starts a new attempt of the same execution: the record counts attempts in
-``redriveCount``, and a status of a newer attempt supersedes the outcome of an older one, while
-a late status of an older attempt changes nothing.
+Only this module (and ``execution_queries`` beside it) reads or writes the executions table.
+Every write that changes the status is conditional on the status it moves from, so a record
+never goes backwards: ``RECEIVED`` → ``RUNNING`` → one terminal status, which is final for that
+attempt. A redrive (Step Functions' RedriveExecution) starts a new attempt of the same execution:
+the record counts attempts in ``redriveCount``, and a status of a newer attempt supersedes the
+outcome of an older one, while a late status of an older attempt changes nothing.
+
+The layout (``snsflow.store.tables.EXECUTIONS``) is chosen for write units: every write of an
+item costs its whole size in 1 KB units, and every index entry it changes costs one more.
+
+- Both are keyed ``recordKey`` = ``<workflowId>#<MessageId>``: every record's writes land on
+  a key of its own, and IAM can still confine an EXPRESS workflow's role to its own records
+  (``dynamodb:LeadingKeys`` like ``<workflowId>#*``).
+- The record item (sort key: the workflow id) holds everything but the input, so the claim,
+  the move to ``RUNNING``, the status events and every redelivery each rewrite well under 1 KB.
+- The input item (sort key ``<workflowId>#input``) is written once, at the first delivery.
+- ``workflowShard`` = ``<workflowId>#<shard>`` is set once: the ``byWorkflowShard`` index
+  entry is never rewritten. ``statusShard`` = ``<workflowId>#OPEN#<shard>`` while the record is
+  ``RECEIVED`` or ``RUNNING`` (the move between them rewrites no index), then
+  ``<workflowId>#<status>#<shard>``. The shard spreads one workflow's index writes over
+  :data:`INDEX_SHARDS` partition keys; readers query every shard in parallel and merge.
+- The execution id is not stored: it is ``<workflowId>.<executionName>``.
+- ``aliasExecutionId`` is set only when the execution name is not the MessageId (the sparse
+  ``byExecutionId`` index); any other execution id names its record's key directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import heapq
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import ConditionBase, Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
@@ -39,9 +62,17 @@ MAX_ITEM_BYTES = 400 * 1024
 #: Room kept for every attribute of a record except the input, output, error and cause.
 _ITEM_OVERHEAD_BYTES = 8 * 1024
 
-BY_RECEIVED_AT_INDEX = "byReceivedAt"
-BY_STATUS_INDEX = "byStatus"
+BY_WORKFLOW_INDEX = "byWorkflowShard"
+BY_STATUS_INDEX = "byStatusShard"
 BY_EXECUTION_ID_INDEX = "byExecutionId"
+#: How many partition keys one workflow's index entries are spread over. Part of the stored
+#: layout: readers query each of them, so changing it re-keys every record (a migration).
+INDEX_SHARDS = 8
+#: The status group of ``RECEIVED`` and ``RUNNING`` records in ``byStatusShard``.
+OPEN_GROUP = "OPEN"
+_INPUT_SUFFIX = "#input"
+#: DynamoDB's limit on keys per BatchGetItem.
+_BATCH_GET_KEYS = 100
 
 
 class ExecutionStatus(StrEnum):
@@ -93,6 +124,9 @@ class ExecutionClaim(BaseModel):
     input: str
     received_at: datetime
     expires_at: datetime
+    #: An EXPRESS run records its own outcome (``run_outcome_request``): the claim then keeps
+    #: the index keys of each outcome, which a run cannot compute.
+    express: bool = False
 
 
 class RecoveryNote(BaseModel):
@@ -179,6 +213,7 @@ class ExecutionRecord(BaseModel):
     topic_arn: str
     subject: str | None = None
     message_timestamp: str
+    #: The execution input; empty on a record read by a listing (which reads no input).
     input: str
     received_at: datetime
     expires_at: datetime
@@ -209,21 +244,27 @@ class ExecutionRecord(BaseModel):
     request_key: str | None = None
 
     @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> ExecutionRecord:
+    def from_item(
+        cls, item: Mapping[str, Any], input_item: Mapping[str, Any] | None = None
+    ) -> ExecutionRecord:
+        """From the record item and its input item (without one, the input is read from the
+        record item itself, where items before issue 15 held it, else left empty)."""
+
         def optional_time(name: str) -> datetime | None:
             value = item.get(name)
             return parse_time(value) if value else None
 
         return cls(
             workflow_id=item["workflowId"],
-            message_id=item["messageId"],
-            execution_id=item["executionId"],
+            message_id=item.get("messageId") or message_of(item),
+            # Not stored since issue 15: always ``<workflowId>.<executionName>``.
+            execution_id=item.get("executionId") or f"{item['workflowId']}.{item['executionName']}",
             execution_name=item["executionName"],
             status=ExecutionStatus(item["status"]),
             topic_arn=item["topicArn"],
             subject=item.get("subject"),
             message_timestamp=item["messageTimestamp"],
-            input=item["input"],
+            input=str((input_item if input_item is not None else item).get("input", "")),
             received_at=parse_time(item["receivedAt"]),
             expires_at=datetime.fromtimestamp(int(item["expiresAt"]), UTC),
             deliveries=int(item["deliveries"]),
@@ -284,8 +325,32 @@ def _written_outcome(change: StatusChange) -> set[str]:
     return {name for name, value in values if value is not None} | {n for n, f in flags if f}
 
 
-def _workflow_status(workflow_id: str, status: ExecutionStatus) -> str:
-    return f"{workflow_id}#{status.value}"
+#: The outcomes an EXPRESS run records itself (``snsflow.definitions``).
+EXPRESS_OUTCOMES = (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED)
+
+
+def shard_of(message_id: str) -> int:
+    """The index shard of a message's records: spread evenly, the same for every writer."""
+    digest = hashlib.sha256(message_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") % INDEX_SHARDS
+
+
+def workflow_shard(workflow_id: str, shard: int) -> str:
+    """A ``byWorkflowShard`` partition key."""
+    return f"{workflow_id}#{shard}"
+
+
+def status_group(status: ExecutionStatus) -> str:
+    return status.value if status.is_terminal else OPEN_GROUP
+
+
+def status_shard(workflow_id: str, group: str, shard: int) -> str:
+    """A ``byStatusShard`` partition key: one shard of a status group of a workflow."""
+    return f"{workflow_id}#{group}#{shard}"
+
+
+def _record_status_shard(workflow_id: str, message_id: str, status: ExecutionStatus) -> str:
+    return status_shard(workflow_id, status_group(status), shard_of(message_id))
 
 
 class _Update:
@@ -347,20 +412,9 @@ class ExecutionStore:
         later one only adds 1 to ``deliveries``. Returns the record as it is after the write.
         """
         update = _Update()
-        for attribute, value in (
-            ("executionId", claim.execution_id),
-            ("executionName", claim.execution_name),
-            ("status", ExecutionStatus.RECEIVED.value),
-            ("workflowStatus", _workflow_status(claim.workflow_id, ExecutionStatus.RECEIVED)),
-            ("topicArn", claim.topic_arn),
-            ("messageTimestamp", claim.message_timestamp),
-            ("input", claim.input),
-            ("receivedAt", format_time(claim.received_at)),
-            ("expiresAt", int(claim.expires_at.timestamp())),
-        ):
-            update.set_if_absent(attribute, value)
-        if claim.subject is not None:
-            update.set_if_absent("subject", claim.subject)
+        for attribute, value in _claim_attributes(claim).items():
+            if value is not None:
+                update.set_if_absent(attribute, value)
         update.set("lastDeliveryAt", format_time(claim.received_at))
         update.add("deliveries", 1)
         with dynamodb_errors("record the message"):
@@ -371,14 +425,37 @@ class ExecutionStore:
                 ExpressionAttributeValues=update.values,
                 ReturnValues="ALL_NEW",
             )
-        return ExecutionRecord.from_item(response["Attributes"])
+        record = ExecutionRecord.from_item(response["Attributes"], {"input": claim.input})
+        if record.status is not ExecutionStatus.RECEIVED:
+            return record  # started already: its input was stored before that
+        # To be started: its input is stored first (every start reads it from there). Written
+        # after the record item, so that a redelivery of a started message costs one write;
+        # a record left without its input (this write failed) is not started until a
+        # redelivery of the message writes it.
+        try:
+            with dynamodb_errors("record the message"):
+                self._table.put_item(
+                    Item=_input_item(claim),
+                    ConditionExpression="attribute_not_exists(recordKey)",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except ClientError as error:
+            if not is_conditional_check_failure(error):
+                raise
+            # The first delivery's input stays (a message's input is the same every time).
+            old: dict[str, Any] = dict(error.response.get("Item", {}))  # type: ignore[call-overload]
+            stored = old.get("input", {}).get("S")
+            if stored is not None:
+                record = record.model_copy(update={"input": str(stored)})
+        return record
 
     def change_status(self, workflow_id: str, message_id: str, change: StatusChange) -> bool:
         """Move a record forward. False (nothing written) if it is already at or past
         ``change.status``, or does not exist."""
         update = _Update()
         update.set("status", change.status.value)
-        update.set("workflowStatus", _workflow_status(workflow_id, change.status))
+        if change.status.is_terminal:  # RECEIVED and RUNNING share their index key
+            update.set("statusShard", _record_status_shard(workflow_id, message_id, change.status))
         update.set("executionArn", change.execution_arn)
         if change.started_at is not None:
             update.set("startedAt", format_time(change.started_at))
@@ -444,7 +521,7 @@ class ExecutionStore:
                     Key=_key(workflow_id, message_id),
                     UpdateExpression="SET #n = list_append(if_not_exists(#n, :none), :note)",
                     ConditionExpression="attribute_exists(#id)",
-                    ExpressionAttributeNames={"#n": "recoveries", "#id": "executionId"},
+                    ExpressionAttributeNames={"#n": "recoveries", "#id": "executionName"},
                     ExpressionAttributeValues={":none": [], ":note": [note.to_item()]},
                 )
         except ClientError as error:
@@ -464,7 +541,9 @@ class ExecutionStore:
         update = _Update()
         running = ExecutionStatus.RUNNING
         update.set("status", running.value)
-        update.set("workflowStatus", _workflow_status(record.workflow_id, running))
+        update.set(
+            "statusShard", _record_status_shard(record.workflow_id, record.message_id, running)
+        )
         update.set("redriveCount", redrive_count)
         update.set("redrivenAt", format_time(note.at))
         update.set_to("actions", _appended(update, note))
@@ -494,7 +573,7 @@ class ExecutionStore:
             workflow_id,
             message_id,
             update,
-            condition=f"attribute_exists({update.name('executionId')})",
+            condition=f"attribute_exists({update.name('executionName')})",
             action="record the action",
         )
 
@@ -508,27 +587,29 @@ class ExecutionStore:
         ``conflict``: the original changed since it was read (another re-run took the number).
         """
         item = {
+            **_key(claim.workflow_id, claim.message_id),
             **_claim_attributes(claim),
-            "status": ExecutionStatus.RECEIVED.value,
-            "workflowStatus": _workflow_status(claim.workflow_id, ExecutionStatus.RECEIVED),
             "deliveries": 0,
             "rerunOf": original.execution_id,
             "requestKey": note.request_key,
         }
-        new_record: TransactWriteItemTypeDef = {
-            "Put": {
-                "TableName": self._table.name,
-                "Item": {name: value for name, value in item.items() if value is not None},
-                "ConditionExpression": "attribute_not_exists(#id)",
-                "ExpressionAttributeNames": {"#id": "executionId"},
+        # The re-run's record item and its input item, each only if absent.
+        puts: list[TransactWriteItemTypeDef] = [
+            {
+                "Put": {
+                    "TableName": self._table.name,
+                    "Item": {name: value for name, value in written.items() if value is not None},
+                    "ConditionExpression": "attribute_not_exists(recordKey)",
+                }
             }
-        }
+            for written in (item, _input_item(claim))
+        ]
         update = _Update()
         update.set("rerunCount", original.rerun_count + 1)
         update.set_to("reruns", _appended(update, claim.execution_id, name="rerun"))
         update.set_to("actions", _appended(update, note))
         count = update.name("rerunCount")
-        condition = f"attribute_exists({update.name('executionId')}) AND " + (
+        condition = f"attribute_exists({update.name('executionName')}) AND " + (
             f"{count} = {update.value('expectedRerunCount', original.rerun_count)}"
             if original.rerun_count
             else f"attribute_not_exists({count})"
@@ -546,14 +627,14 @@ class ExecutionStore:
         try:
             # The table's client takes plain Python values (boto3's resource layer types them).
             with dynamodb_errors("record the re-run"):
-                self._table.meta.client.transact_write_items(TransactItems=[new_record, counted])
+                self._table.meta.client.transact_write_items(TransactItems=[*puts, counted])
         except ClientError as error:
             if error_code(error) != "TransactionCanceledException":
                 raise
             reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
+            if "ConditionalCheckFailed" in reasons[:2]:
                 return "exists"
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+            if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
                 return "conflict"
             raise DependencyUnavailableError(
                 f"DynamoDB did not record the re-run ({', '.join(map(str, reasons))})"
@@ -579,20 +660,67 @@ class ExecutionStore:
         return True
 
     def get(self, workflow_id: str, message_id: str) -> ExecutionRecord | None:
+        """The record with its input: both items (one partition key) in one consistent query."""
         with dynamodb_errors("read the execution record"):
-            response = self._table.get_item(Key=_key(workflow_id, message_id), ConsistentRead=True)
-        item = response.get("Item")
-        return ExecutionRecord.from_item(item) if item else None
+            response = self._table.query(
+                KeyConditionExpression=Key("recordKey").eq(record_key(workflow_id, message_id)),
+                ConsistentRead=True,
+            )
+        by_sort_key = {item["workflowId"]: item for item in response.get("Items", [])}
+        item = by_sort_key.get(workflow_id)
+        if item is None:
+            return None
+        return ExecutionRecord.from_item(item, by_sort_key.get(f"{workflow_id}{_INPUT_SUFFIX}", {}))
 
     def find_by_execution_id(self, execution_id: str) -> ExecutionRecord | None:
+        """An execution id is ``<workflowId>.<execution name>``, and the name is the MessageId
+        unless the record says otherwise (the sparse ``byExecutionId`` index)."""
+        workflow_id, _, name = execution_id.partition(".")
+        record = self.get(workflow_id, name) if workflow_id and name else None
+        if record is not None and record.execution_id == execution_id:
+            return record
         with dynamodb_errors("look up the execution"):
             response = self._table.query(
                 IndexName=BY_EXECUTION_ID_INDEX,
-                KeyConditionExpression=Key("executionId").eq(execution_id),
+                KeyConditionExpression=Key("aliasExecutionId").eq(execution_id),
                 Limit=1,
             )
         items = response.get("Items", [])
-        return ExecutionRecord.from_item(items[0]) if items else None
+        if not items:
+            return None
+        return self.get(str(items[0]["workflowId"]), message_of(items[0]))
+
+    def get_many(
+        self, keys: Iterable[tuple[str, str]], *, with_input: bool
+    ) -> list[ExecutionRecord]:
+        """The records of these (workflow id, MessageId) keys that exist, in the keys' order;
+        eventually consistent, like the indexes the keys come from."""
+        wanted = list(dict.fromkeys(keys))
+        item_keys = [_key(*key) for key in wanted]
+        if with_input:
+            item_keys += [input_key(*key) for key in wanted]
+        items = self._batch_get(item_keys)
+        records = []
+        for workflow_id, message_id in wanted:
+            key = record_key(workflow_id, message_id)
+            item = items.get((key, workflow_id))
+            if item is not None:
+                input_item = items.get((key, f"{workflow_id}{_INPUT_SUFFIX}"), {})
+                records.append(ExecutionRecord.from_item(item, input_item))
+        return records
+
+    def _batch_get(self, keys: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        client, name = self._table.meta.client, self._table.name
+        for start in range(0, len(keys), _BATCH_GET_KEYS):
+            pending: Any = keys[start : start + _BATCH_GET_KEYS]
+            while pending:
+                with dynamodb_errors("read execution records"):
+                    response: Any = client.batch_get_item(RequestItems={name: {"Keys": pending}})
+                for item in response.get("Responses", {}).get(name, []):
+                    found[(str(item["recordKey"]), str(item["workflowId"]))] = dict(item)
+                pending = response.get("UnprocessedKeys", {}).get(name, {}).get("Keys", [])
+        return found
 
     def oldest_with_status(
         self,
@@ -603,28 +731,166 @@ class ExecutionStore:
         limit: int,
     ) -> list[ExecutionRecord]:
         """Up to ``limit`` records of a workflow in ``status`` received before a time, oldest
-        first. The status index is eventually consistent: callers act by conditional writes."""
-        condition = Key("workflowStatus").eq(_workflow_status(workflow_id, status)) & Key(
-            "receivedAt"
-        ).lte(format_time(received_before))
+        first, with their inputs. The index is eventually consistent: callers act by
+        conditional writes."""
+        found = read_shards(
+            self,
+            status_partitions(workflow_id, status),
+            received=(None, format_time(received_before)),
+            after=None,
+            newest_first=False,
+            need=limit,
+            status=status,
+            with_input=True,
+        )
+        # A claim whose input was never stored cannot be started: its delivery failed, and
+        # SNS's redelivery stores the input and starts it.
+        return [record for _, record in found if record is not None and record.input]
+
+
+#: An index entry (the keys) and, where it was read, the record it points to.
+ShardEntry = tuple[dict[str, Any], "ExecutionRecord | None"]
+
+
+@dataclass(frozen=True)
+class IndexPartitions:
+    """The partition keys one read of an index queries: one per shard, in shard order."""
+
+    workflow_id: str
+    index: str
+    key_attribute: str
+    values: tuple[str, ...]
+
+
+def workflow_partitions(workflow_id: str) -> IndexPartitions:
+    return IndexPartitions(
+        workflow_id,
+        BY_WORKFLOW_INDEX,
+        "workflowShard",
+        tuple(workflow_shard(workflow_id, shard) for shard in range(INDEX_SHARDS)),
+    )
+
+
+def status_partitions(workflow_id: str, status: ExecutionStatus) -> IndexPartitions:
+    group = status_group(status)
+    return IndexPartitions(
+        workflow_id,
+        BY_STATUS_INDEX,
+        "statusShard",
+        tuple(status_shard(workflow_id, group, shard) for shard in range(INDEX_SHARDS)),
+    )
+
+
+def read_shards(
+    store: ExecutionStore,
+    partitions: IndexPartitions,
+    *,
+    received: tuple[str | None, str | None],
+    after: tuple[str, str] | None,
+    newest_first: bool,
+    need: int,
+    status: ExecutionStatus | None,
+    with_input: bool = False,
+) -> list[ShardEntry]:
+    """Scatter-gather: up to ``need`` entries of every shard's partition, in one round of
+    parallel queries (each shard pages on only while it has fewer than ``need``), merged in
+    receive order. The order among equal receive times is by shard, then as DynamoDB keeps
+    them within a shard; ``after`` (receivedAt, MessageId) resumes right after an entry.
+
+    A non-terminal ``status`` shares its partitions with the other (``OPEN``): those entries'
+    records are read and kept only when they are in ``status``; with no ``status``, or a
+    terminal one, no record is read here.
+    """
+    filtered = status is not None and not status.is_terminal
+
+    def one_shard(shard: int) -> list[ShardEntry]:
+        since, until = received
+        condition: ConditionBase = Key(partitions.key_attribute).eq(partitions.values[shard])
         kwargs: dict[str, Any] = {
-            "IndexName": BY_STATUS_INDEX,
-            "KeyConditionExpression": condition,
-            "ScanIndexForward": True,
+            "IndexName": partitions.index,
+            "ScanIndexForward": not newest_first,
         }
-        records: list[ExecutionRecord] = []
-        while len(records) < limit:
-            with dynamodb_errors("list execution records"):
-                page = self._table.query(Limit=limit - len(records), **kwargs)
-            records.extend(ExecutionRecord.from_item(item) for item in page.get("Items", []))
+        skip_equal: str | None = None
+        if after is not None:
+            after_received, after_message = after
+            after_shard = shard_of(after_message)
+            if shard == after_shard:
+                kwargs["ExclusiveStartKey"] = {
+                    partitions.key_attribute: partitions.values[shard],
+                    "receivedAt": after_received,
+                    "recordKey": record_key(partitions.workflow_id, after_message),
+                    "workflowId": partitions.workflow_id,
+                }
+            else:
+                until = after_received if until is None else min(until, after_received)
+                if shard < after_shard:  # its entries of that time came before the cursor's
+                    skip_equal = after_received
+        bounds = Key("receivedAt")
+        if since is not None and until is not None:
+            condition &= bounds.between(since, until)
+        elif since is not None:
+            condition &= bounds.gte(since)
+        elif until is not None:
+            condition &= bounds.lte(until)
+        kept: list[ShardEntry] = []
+        while len(kept) < need:
+            with dynamodb_errors("list executions"):
+                page = store._table.query(
+                    KeyConditionExpression=condition, Limit=need - len(kept) + 1, **kwargs
+                )
+            entries = [
+                dict(item) for item in page.get("Items", []) if item["receivedAt"] != skip_equal
+            ]
+            if filtered:
+                records = store.get_many(
+                    ((str(e["workflowId"]), message_of(e)) for e in entries),
+                    with_input=with_input,
+                )
+                by_message = {r.message_id: r for r in records if r.status is status}
+                kept += [
+                    (e, by_message[message_of(e)]) for e in entries if message_of(e) in by_message
+                ]
+            else:
+                kept += [(e, None) for e in entries]
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return records
+        return kept[:need]
+
+    with ThreadPoolExecutor(max_workers=len(partitions.values)) as pool:
+        per_shard = list(pool.map(one_shard, range(len(partitions.values))))
+    merged = heapq.merge(
+        *per_shard, key=lambda pair: str(pair[0]["receivedAt"]), reverse=newest_first
+    )
+    taken = [pair for pair, _ in zip(merged, range(need), strict=False)]
+    if with_input and not filtered:
+        records = store.get_many(
+            ((str(e["workflowId"]), message_of(e)) for e, _ in taken), with_input=True
+        )
+        by_message = {r.message_id: r for r in records}
+        taken = [(e, by_message.get(message_of(e))) for e, _ in taken]
+    return taken
+
+
+def record_key(workflow_id: str, message_id: str) -> str:
+    """The partition key of a message's record and input items (workflow ids never hold "#")."""
+    return f"{workflow_id}#{message_id}"
+
+
+def message_of(item: Mapping[str, Any]) -> str:
+    """The MessageId of a record item or index entry (from its partition key)."""
+    return str(item["recordKey"]).split("#", 1)[1]
 
 
 def _key(workflow_id: str, message_id: str) -> dict[str, str]:
-    return {"workflowId": workflow_id, "messageId": message_id}
+    return {"recordKey": record_key(workflow_id, message_id), "workflowId": workflow_id}
+
+
+def input_key(workflow_id: str, message_id: str) -> dict[str, str]:
+    return {
+        "recordKey": record_key(workflow_id, message_id),
+        "workflowId": f"{workflow_id}{_INPUT_SUFFIX}",
+    }
 
 
 def _appended(update: _Update, entry: ActionNote | str, *, name: str = "action") -> str:
@@ -639,17 +905,37 @@ def _appended(update: _Update, entry: ActionNote | str, *, name: str = "action")
 
 
 def _claim_attributes(claim: ExecutionClaim) -> dict[str, Any]:
-    """The attributes a claim writes, as stored."""
+    """The attributes a claim writes on the record item, as stored (None: not written); the
+    input goes to the input item (:func:`_input_item`)."""
+    shard = shard_of(claim.message_id)
     return {
-        "workflowId": claim.workflow_id,
-        "messageId": claim.message_id,
-        "executionId": claim.execution_id,
         "executionName": claim.execution_name,
+        "status": ExecutionStatus.RECEIVED.value,
         "topicArn": claim.topic_arn,
         "subject": claim.subject,
         "messageTimestamp": claim.message_timestamp,
-        "input": claim.input,
         "receivedAt": format_time(claim.received_at),
+        "expiresAt": int(claim.expires_at.timestamp()),
+        "workflowShard": workflow_shard(claim.workflow_id, shard),
+        "statusShard": status_shard(claim.workflow_id, OPEN_GROUP, shard),
+        "aliasExecutionId": (
+            claim.execution_id if claim.execution_name != claim.message_id else None
+        ),
+        "outcomeKeys": (
+            {
+                status.value: status_shard(claim.workflow_id, status.value, shard)
+                for status in EXPRESS_OUTCOMES
+            }
+            if claim.express
+            else None
+        ),
+    }
+
+
+def _input_item(claim: ExecutionClaim) -> dict[str, Any]:
+    return {
+        **input_key(claim.workflow_id, claim.message_id),
+        "input": claim.input,
         "expiresAt": int(claim.expires_at.timestamp()),
     }
 
@@ -688,7 +974,10 @@ def _run_update_request(
 ) -> dict[str, Any]:
     return {
         "TableName": table_name,
-        "Key": {"workflowId": _literal(workflow_id), "messageId": _evaluated(run.message_id)},
+        "Key": {
+            "recordKey": _evaluated(f"States.Format('{workflow_id}#{{}}', {run.message_id})"),
+            "workflowId": _literal(workflow_id),
+        },
         "UpdateExpression": update.expression(),
         "ConditionExpression": condition,
         "ExpressionAttributeNames": update.names,
@@ -703,7 +992,6 @@ def run_claim_request(table_name: str, workflow_id: str, run: RunReferences) -> 
     update = _Update()
     running = ExecutionStatus.RUNNING
     update.set("status", _literal(running.value))
-    update.set("workflowStatus", _literal(_workflow_status(workflow_id, running)))
     update.set("executionArn", _evaluated(run.execution_arn))
     update.set("startedAt", _evaluated(run.now))
     update.set("runId", _evaluated(run.run_id))
@@ -738,7 +1026,10 @@ def run_outcome_request(
         if expression is not None:
             update.set(attribute, _evaluated(expression))
     update.set("status", _literal(status.value))
-    update.set("workflowStatus", _literal(_workflow_status(workflow_id, status)))
+    if status not in EXPRESS_OUTCOMES:
+        raise ValueError(f"an EXPRESS run does not record {status}")
+    # Its index key, kept by the claim: a run has no way to compute the shard.
+    update.set_to("statusShard", f"{update.name('outcomeKeys')}.{update.name(status.value)}")
     update.set("stoppedAt", _evaluated(run.now))
     for attribute, flag in (
         ("outputTruncated", output_truncated),

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 AttributeType = Literal["S", "N", "B"]
+#: What an index keeps of an item besides the keys: everything, nothing, or the listed attributes.
+ProjectionType = Literal["ALL", "KEYS_ONLY", "INCLUDE"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,22 @@ class SecondaryIndex:
     name: str
     partition_key: KeyAttribute
     sort_key: KeyAttribute | None = None
+    #: Each index entry is written whenever a projected attribute changes, and costs write
+    #: units by its size: project only what readers need from the index itself.
+    projection: ProjectionType = "ALL"
+    #: The attributes an ``INCLUDE`` projection keeps.
+    non_key_attributes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if (self.projection == "INCLUDE") != bool(self.non_key_attributes):
+            raise ValueError(f"index {self.name}: non-key attributes go with INCLUDE, and only")
+
+    def projection_kwargs(self) -> dict[str, Any]:
+        """The index's ``Projection`` for boto3 ``create_table``."""
+        projection: dict[str, Any] = {"ProjectionType": self.projection}
+        if self.non_key_attributes:
+            projection["NonKeyAttributes"] = list(self.non_key_attributes)
+        return projection
 
 
 @dataclass(frozen=True)
@@ -34,6 +52,13 @@ class TableSchema:
     indexes: tuple[SecondaryIndex, ...] = field(default_factory=tuple)
     #: Attribute holding an epoch-seconds expiry, or None when items never expire.
     ttl_attribute: str | None = None
+    #: The CDK construct id when it is not ``logical_name``: a table whose key schema changes
+    #: is a new table to CloudFormation, so it takes a new id (and the old table stays).
+    construct_id: str | None = None
+
+    @property
+    def cdk_id(self) -> str:
+        return self.construct_id or self.logical_name
 
     @property
     def settings_field(self) -> str:
@@ -62,7 +87,7 @@ class TableSchema:
                 {
                     "IndexName": index.name,
                     "KeySchema": key_schema(index.partition_key, index.sort_key),
-                    "Projection": {"ProjectionType": "ALL"},
+                    "Projection": index.projection_kwargs(),
                 }
                 for index in self.indexes
             ]
@@ -82,15 +107,52 @@ KEYS = TableSchema(
 #: The workflows registry, written at deploy (or local start) time from ``workflows/``.
 WORKFLOWS = TableSchema(logical_name="Workflows", partition_key=KeyAttribute("workflowId"))
 
-#: One item per (workflow, SNS MessageId): the idempotency claim and the execution record.
+#: One item per (workflow, SNS MessageId): the idempotency claim and the execution record, and
+#: beside it one item holding the execution input (sort key ``<workflowId>#input``), so that the
+#: record's many small updates do not each pay for the input (a write costs the whole item's size).
+#: Partition key ``<workflowId>#<MessageId>``, so that every record's writes land on a key of its
+#: own. The indexes
+#: keep keys only (each entry is under 1 KB, and never rewritten when a record's other attributes
+#: change): readers take the page's keys from them and the records from the table.
+#: ``snsflow.store.executions`` says what their key attributes hold.
 EXECUTIONS = TableSchema(
     logical_name="Executions",
+    construct_id="ExecutionRecords",
+    partition_key=KeyAttribute("recordKey"),
+    sort_key=KeyAttribute("workflowId"),
+    indexes=(
+        # Newest first per workflow: "<workflowId>#<shard>", one query per shard.
+        SecondaryIndex(
+            "byWorkflowShard",
+            KeyAttribute("workflowShard"),
+            KeyAttribute("receivedAt"),
+            projection="KEYS_ONLY",
+        ),
+        # Per status group: "<workflowId>#<OPEN|terminal status>#<shard>", newest first.
+        SecondaryIndex(
+            "byStatusShard",
+            KeyAttribute("statusShard"),
+            KeyAttribute("receivedAt"),
+            projection="KEYS_ONLY",
+        ),
+        # Sparse: only records whose execution name is not their MessageId (others are found
+        # by their key, which the execution id holds).
+        SecondaryIndex("byExecutionId", KeyAttribute("aliasExecutionId"), projection="KEYS_ONLY"),
+    ),
+    ttl_attribute="expiresAt",
+)
+
+#: The executions table as deployed before issue 15 (key workflowId + messageId, indexes
+#: projecting ALL): kept in the stack, no longer written, so that ``cdk deploy`` of this
+#: version does not delete it; ``snsflow.store.migration`` copies its records into
+#: :data:`EXECUTIONS`.
+LEGACY_EXECUTIONS = TableSchema(
+    logical_name="LegacyExecutions",
+    construct_id="Executions",
     partition_key=KeyAttribute("workflowId"),
     sort_key=KeyAttribute("messageId"),
     indexes=(
-        # Newest first per workflow.
         SecondaryIndex("byReceivedAt", KeyAttribute("workflowId"), KeyAttribute("receivedAt")),
-        # Status filter: "<workflowId>#<status>", newest first.
         SecondaryIndex("byStatus", KeyAttribute("workflowStatus"), KeyAttribute("receivedAt")),
         SecondaryIndex("byExecutionId", KeyAttribute("executionId")),
     ),
@@ -116,3 +178,6 @@ DELIVERIES = TableSchema(
 )
 
 ALL_TABLES: tuple[TableSchema, ...] = (KEYS, WORKFLOWS, EXECUTIONS, SUBSCRIPTIONS, DELIVERIES)
+#: Tables of an earlier layout, kept (unused) in a deployed stack until their records are
+#: copied to their successors; never created locally.
+RETIRED_TABLES: tuple[TableSchema, ...] = (LEGACY_EXECUTIONS,)

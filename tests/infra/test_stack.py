@@ -34,6 +34,8 @@ from snsflow.store.tables import (
     DELIVERIES,
     EXECUTIONS,
     KEYS,
+    LEGACY_EXECUTIONS,
+    RETIRED_TABLES,
     SUBSCRIPTIONS,
     WORKFLOWS,
 )
@@ -109,8 +111,8 @@ def test_example_workflows_allow_topics_of_one_account_only() -> None:
 
 def test_tables_follow_their_schemas_on_demand_with_pitr(default_app: Synthesized) -> None:
     tables = default_app.resources("AWS::DynamoDB::Table")
-    assert len(tables) == len(ALL_TABLES)
-    for schema in ALL_TABLES:
+    assert len(tables) == len(ALL_TABLES + RETIRED_TABLES)
+    for schema in ALL_TABLES + RETIRED_TABLES:
         resource = tables[default_app.logical_id(default_app.stack.data.table(schema))]
         properties = resource["Properties"]
         assert properties["BillingMode"] == "PAY_PER_REQUEST"
@@ -128,15 +130,83 @@ def test_tables_follow_their_schemas_on_demand_with_pitr(default_app: Synthesize
         }
 
 
+def _executions_indexes(app: Synthesized, schema: Any) -> dict[str, Any]:
+    table = app.resources("AWS::DynamoDB::Table")[app.logical_id(app.stack.data.table(schema))]
+    return {index["IndexName"]: index for index in table["Properties"]["GlobalSecondaryIndexes"]}
+
+
+def test_executions_indexes_keep_keys_only_on_sharded_keys(default_app: Synthesized) -> None:
+    table = default_app.resources("AWS::DynamoDB::Table")[
+        default_app.logical_id(default_app.stack.data.table(EXECUTIONS))
+    ]
+    assert table["Properties"]["KeySchema"] == [
+        {"AttributeName": "recordKey", "KeyType": "HASH"},
+        {"AttributeName": "workflowId", "KeyType": "RANGE"},
+    ]
+    indexes = _executions_indexes(default_app, EXECUTIONS)
+    assert {name: index["Projection"] for name, index in indexes.items()} == {
+        "byWorkflowShard": {"ProjectionType": "KEYS_ONLY"},
+        "byStatusShard": {"ProjectionType": "KEYS_ONLY"},
+        "byExecutionId": {"ProjectionType": "KEYS_ONLY"},
+    }
+    assert {name: index["KeySchema"] for name, index in indexes.items()} == {
+        "byWorkflowShard": [
+            {"AttributeName": "workflowShard", "KeyType": "HASH"},
+            {"AttributeName": "receivedAt", "KeyType": "RANGE"},
+        ],
+        "byStatusShard": [
+            {"AttributeName": "statusShard", "KeyType": "HASH"},
+            {"AttributeName": "receivedAt", "KeyType": "RANGE"},
+        ],
+        "byExecutionId": [{"AttributeName": "aliasExecutionId", "KeyType": "HASH"}],
+    }
+
+
+def test_the_executions_table_deployed_before_stays_as_it_was(default_app: Synthesized) -> None:
+    # Same construct id, so the same logical id: an update leaves that table (and its records)
+    # alone, while the new layout is a new table beside it.
+    legacy = default_app.stack.data.table(LEGACY_EXECUTIONS)
+    assert legacy.node.id == "Executions"
+    assert default_app.stack.data.table(EXECUTIONS).node.id == "ExecutionRecords"
+    indexes = _executions_indexes(default_app, LEGACY_EXECUTIONS)
+    assert {name: index["Projection"] for name, index in indexes.items()} == {
+        name: {"ProjectionType": "ALL"} for name in ("byReceivedAt", "byStatus", "byExecutionId")
+    }
+    resource = default_app.resources("AWS::DynamoDB::Table")[default_app.logical_id(legacy)]
+    assert resource["Properties"]["KeySchema"][0] == {
+        "AttributeName": "workflowId",
+        "KeyType": "HASH",
+    }
+
+
+def test_the_reconciler_moves_the_old_executions_tables_records(default_app: Synthesized) -> None:
+    app = default_app
+    legacy = app.stack.data.table(LEGACY_EXECUTIONS)
+    reconciler = app.resources("AWS::Lambda::Function")[_function_id(app, "reconciler")]
+    variables = render(reconciler["Properties"]["Environment"]["Variables"])
+    assert variables["SNSFLOW_LEGACYEXECUTIONS_TABLE_NAME"] == f"<{app.logical_id(legacy)}>"
+    statements = role_statements(
+        app.template, role_of_function(app.template, _function_id(app, "reconciler"))
+    )
+    on_legacy = [s for s in statements if _arn(app, legacy) in render(s["Resource"])]
+    assert [sorted(s["Action"]) for s in on_legacy] == [["dynamodb:DeleteItem", "dynamodb:Scan"]]
+    for function in ("webhook", "status", "query"):
+        properties = app.resources("AWS::Lambda::Function")[_function_id(app, function)]
+        assert (
+            "SNSFLOW_LEGACYEXECUTIONS_TABLE_NAME"
+            not in properties["Properties"]["Environment"]["Variables"]
+        )
+
+
 def test_executions_and_the_delivery_log_expire_by_ttl_and_only_they_do(
     default_app: Synthesized,
 ) -> None:
-    for schema in ALL_TABLES:
+    for schema in ALL_TABLES + RETIRED_TABLES:
         table = default_app.resources("AWS::DynamoDB::Table")[
             default_app.logical_id(default_app.stack.data.table(schema))
         ]
         ttl = table["Properties"].get("TimeToLiveSpecification")
-        if schema in (EXECUTIONS, DELIVERIES):
+        if schema in (EXECUTIONS, LEGACY_EXECUTIONS, DELIVERIES):
             assert ttl == {"AttributeName": "expiresAt", "Enabled": True}
         else:
             assert ttl is None
@@ -267,7 +337,7 @@ def test_webhook_role_holds_exactly_its_statements(default_app: Synthesized) -> 
         },
         {
             "Effect": "Allow",
-            "Action": ["dynamodb:UpdateItem"],
+            "Action": ["dynamodb:PutItem", "dynamodb:UpdateItem"],
             "Resource": [_arn(app, app.stack.data.table(EXECUTIONS))],
         },
         {

@@ -137,6 +137,6 @@ def test_express_runs_record_their_own_outcome_and_standard_definitions_are_unch
     ]
     assert as_list(statement["Action"]) == ["dynamodb:UpdateItem"]
     assert statement["Condition"] == {
-        "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["metrics-fast"]}
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["metrics-fast#*"]}
     }
-    assert "Executions" in str(statement["Resource"])
+    assert "ExecutionRecords" in str(statement["Resource"])

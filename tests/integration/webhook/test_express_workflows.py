@@ -103,15 +103,20 @@ def test_express_failure_without_a_cause_is_recorded_with_its_error(stack: Stack
     assert stack.finished_execution(record.execution_arn)["error"] == "OrderLost"
 
 
-def test_express_accepted_notification_costs_two_aws_calls(stack: Stack) -> None:
+def test_express_accepted_notification_costs_three_aws_calls_and_a_log_entry(stack: Stack) -> None:
     deliver(stack, "express-orders", {"status": "paid"})  # warms the registry cache
     stack.calls.clear()
 
     message_id = deliver(stack, "express-orders", {"status": "paid"})
 
-    # The claim and the start, then the delivery log's entry; the run marks itself RUNNING
-    # and records its outcome.
-    assert stack.calls.names == ["dynamodb.UpdateItem", "sfn.StartExecution", "dynamodb.PutItem"]
+    # The claim, its input and the start, then the delivery log's entry; the run marks itself
+    # RUNNING and records its outcome.
+    assert stack.calls.names == [
+        "dynamodb.UpdateItem",
+        "dynamodb.PutItem",
+        "sfn.StartExecution",
+        "dynamodb.PutItem",
+    ]
     assert stack.outcome("express-orders", message_id).status is ExecutionStatus.SUCCEEDED
 
 
@@ -204,16 +209,18 @@ def test_express_outcome_is_not_written_over_a_record_that_moved_on(
     assert (record.output, record.error, record.cause) == (None, None, None)
 
 
-def test_express_output_too_large_for_the_record_is_flagged_not_stored(stack: Stack) -> None:
+def test_express_output_as_large_as_the_input_is_stored_whole(stack: Stack) -> None:
     # Input (message and rawMessage) and output (the same twice) each about 240 KB: together
-    # more than DynamoDB's 400 KB item limit.
+    # more than DynamoDB's 400 KB item limit, but the input has an item of its own.
     message = {"status": "echo", "padding": "x" * 120_000}
 
     record = stack.outcome("express-orders", deliver(stack, "express-orders", message))
 
     assert record.status is ExecutionStatus.SUCCEEDED
-    assert record.output is None
-    assert record.output_truncated
+    assert record.output is not None
+    assert json.loads(record.output)["message"] == message
+    assert not record.output_truncated
+    assert json.loads(record.input)["message"] == message
     assert record.execution_arn is not None
     run = stack.finished_execution(record.execution_arn)
     assert json.loads(run["output"])["message"] == message

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
+from snsflow import aws
 from snsflow.errors import SnsflowError
 from tests.integration.webhook.conftest import Stack, later
+from tests.support.legacy_executions import move_to_legacy_table
 
 
 def test_reconciler_starts_a_claim_whose_start_failed_after_sns_gave_up(
@@ -110,3 +113,23 @@ def test_a_reconciler_run_that_cannot_list_the_workflows_fails_and_is_counted(
         stack.reconcile(later(minutes=6), monkeypatch)
 
     assert '"ReconcilerRunsFailed":[1.0]' in capsys.readouterr().out
+
+
+def test_reconciler_moves_the_old_tables_records_first_then_settles_them(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A claim whose start failed, in a stack just upgraded: its record is in the old table.
+    stack.fail("sfn.StartExecution", "ServiceUnavailable", http_status=503)
+    body = stack.signer.notification(json.dumps({"status": "paid"}))
+    assert stack.deliver("order-events", body).status == 503
+    executions = aws.dynamodb_resource().Table(os.environ["SNSFLOW_EXECUTIONS_TABLE_NAME"])
+    legacy = move_to_legacy_table(executions, "snsflow-test-legacy-executions")
+    monkeypatch.setenv("SNSFLOW_LEGACYEXECUTIONS_TABLE_NAME", legacy.name)
+
+    report = stack.reconcile(later(minutes=6), monkeypatch)
+
+    assert report["started"] == 1  # moved before this run's passes
+    assert legacy.scan(ConsistentRead=True)["Items"] == []
+    [execution] = stack.executions_of("order-events")
+    record = stack.record("order-events", json.loads(body)["MessageId"])
+    assert (record.status, record.execution_arn) == ("RUNNING", execution["executionArn"])

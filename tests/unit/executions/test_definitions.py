@@ -90,7 +90,9 @@ def test_every_express_record_write_is_conditional_on_this_workflow_and_table() 
         parameters = write["Parameters"]
         assert parameters["TableName"] == TABLE
         assert parameters["Key"]["workflowId"] == {"S": "fast-orders"}
-        assert parameters["Key"]["messageId"] == {"S.$": "$$.Execution.Input.messageId"}
+        assert parameters["Key"]["recordKey"] == {
+            "S.$": "States.Format('fast-orders#{}', $$.Execution.Input.messageId)"
+        }
         assert parameters["ConditionExpression"]
         assert write["ResultPath"] is None  # the run's data passes through untouched
 
