@@ -64,44 +64,51 @@ class ExecutionQueries:
     ) -> tuple[list[ListedExecution], bool]:
         """Up to ``limit`` records of a workflow (in ``status``, if given) received between
         ``since`` and ``until`` (both inclusive, to the millisecond), newest first, starting
-        after ``after``; and whether more follow. The records are read without their input."""
+        after ``after``; and whether more follow. The records are read without their input.
+
+        The table may answer differently from the index its entries come from (a record
+        expired, or its status moved, since): such entries are passed over, and more are read
+        after them until the page is full or the index has no more."""
         partitions = (
             workflow_partitions(workflow_id)
             if status is None
             else status_partitions(workflow_id, status)
         )
-        # One more than asked for tells whether another page exists.
-        entries = read_shards(
-            self._records,
-            partitions,
-            received=(
-                format_time(since) if since else None,
-                format_time(until) if until else None,
-            ),
-            after=(after.received_at, after.message_id) if after else None,
-            newest_first=True,
-            need=limit + 1,
-            status=status,
-        )
-        page = entries[:limit]
-        loaded = {
-            record.message_id: record
-            for record in self._records.get_many(
-                (
-                    (str(entry["workflowId"]), message_of(entry))
-                    for entry, record in page
-                    if record is None
-                ),
-                with_input=False,
+        received = (format_time(since) if since else None, format_time(until) if until else None)
+        resume = (after.received_at, after.message_id) if after else None
+        listed: list[ListedExecution] = []
+        while True:
+            # One more than asked for tells whether another page exists.
+            wanted = limit + 1 - len(listed)
+            entries = read_shards(
+                self._records,
+                partitions,
+                received=received,
+                after=resume,
+                newest_first=True,
+                need=wanted,
+                status=status,
             )
-        }
-        listed = []
-        for entry, record in page:
-            found = record or loaded.get(message_of(entry))
-            if found is not None:  # else expired between the index and the table
-                position = ListPosition(str(entry["receivedAt"]), message_of(entry))
-                listed.append(ListedExecution(record=found, position=position))
-        return listed, len(entries) > limit
+            loaded = {
+                record.message_id: record
+                for record in self._records.get_many(
+                    (
+                        (str(entry["workflowId"]), message_of(entry))
+                        for entry, record in entries
+                        if record is None
+                    ),
+                    with_input=False,
+                )
+            }
+            for entry, record in entries:
+                found = record or loaded.get(message_of(entry))
+                if found is not None and (status is None or found.status is status):
+                    position = ListPosition(str(entry["receivedAt"]), message_of(entry))
+                    listed.append(ListedExecution(record=found, position=position))
+            if len(listed) > limit or len(entries) < wanted:
+                return listed[:limit], len(listed) > limit
+            last = entries[-1][0]
+            resume = (str(last["receivedAt"]), message_of(last))
 
     def count(self, workflow_id: str, status: ExecutionStatus, *, since: datetime) -> int:
         """How many records of a workflow in ``status`` were received since ``since``.

@@ -1,0 +1,48 @@
+"""Execution records written as the webhook and the status function write them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from snsflow.executions import execution_id, execution_name
+from snsflow.store.executions import (
+    ExecutionClaim,
+    ExecutionRecord,
+    ExecutionStatus,
+    ExecutionStore,
+    StatusChange,
+)
+
+T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def write(
+    store: ExecutionStore, workflow_id: str, message_id: str, second: int, status: ExecutionStatus
+) -> ExecutionRecord:
+    """A record as the webhook and the status function write it."""
+    received = T0 + timedelta(seconds=second)
+    store.claim(
+        ExecutionClaim(
+            workflow_id=workflow_id,
+            message_id=message_id,
+            execution_id=execution_id(workflow_id, message_id),
+            execution_name=execution_name(message_id),
+            topic_arn="arn:aws:sns:us-east-1:123456789012:orders",
+            subject=None,
+            message_timestamp="2026-11-28T12:00:00.000Z",
+            input="{}",
+            received_at=received,
+            expires_at=received + timedelta(days=30),
+        )
+    )
+    arn = f"arn:aws:states:us-east-1:123456789012:execution:x:{message_id}"
+    if status is not ExecutionStatus.RECEIVED:
+        change = StatusChange(status=ExecutionStatus.RUNNING, execution_arn=arn)
+        assert store.change_status(workflow_id, message_id, change)
+    if status.is_terminal:
+        assert store.change_status(
+            workflow_id, message_id, StatusChange(status=status, execution_arn=arn)
+        )
+    record = store.get(workflow_id, message_id)
+    assert record is not None
+    return record
