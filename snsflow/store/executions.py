@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -73,6 +74,10 @@ OPEN_GROUP = "OPEN"
 _INPUT_SUFFIX = "#input"
 #: DynamoDB's limit on keys per BatchGetItem.
 _BATCH_GET_KEYS = 100
+#: How often keys a BatchGetItem left unprocessed (throttled, or past its 16 MB) are asked for
+#: again, after pauses doubling from the first: about 1.5 s in all, then a 503 to retry.
+_BATCH_GET_RETRIES = 5
+_BATCH_GET_FIRST_PAUSE_SECONDS = 0.05
 
 
 class ExecutionStatus(StrEnum):
@@ -402,8 +407,9 @@ class _Update:
 class ExecutionStore:
     """The executions table (a boto3 DynamoDB ``Table`` is passed in)."""
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self._table = table
+        self._sleep = sleep
 
     def claim(self, claim: ExecutionClaim) -> ExecutionRecord:
         """Record one delivery of a message, atomically, in one request.
@@ -714,12 +720,21 @@ class ExecutionStore:
         client, name = self._table.meta.client, self._table.name
         for start in range(0, len(keys), _BATCH_GET_KEYS):
             pending: Any = keys[start : start + _BATCH_GET_KEYS]
-            while pending:
+            for attempt in range(_BATCH_GET_RETRIES + 1):
+                if attempt:  # DynamoDB asks for an exponential backoff before a retry
+                    self._sleep(_BATCH_GET_FIRST_PAUSE_SECONDS * 2 ** (attempt - 1))
                 with dynamodb_errors("read execution records"):
                     response: Any = client.batch_get_item(RequestItems={name: {"Keys": pending}})
                 for item in response.get("Responses", {}).get(name, []):
                     found[(str(item["recordKey"]), str(item["workflowId"]))] = dict(item)
                 pending = response.get("UnprocessedKeys", {}).get(name, {}).get("Keys", [])
+                if not pending:
+                    break
+            else:
+                raise DependencyUnavailableError(
+                    f"DynamoDB is unavailable: could not read execution records ({len(pending)} "
+                    f"keys left unprocessed after {_BATCH_GET_RETRIES} retries)"
+                )
         return found
 
     def oldest_with_status(

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from snsflow import aws
+from snsflow.errors import DependencyUnavailableError
 from snsflow.pagination import PageTokens
 from snsflow.query import ExecutionFilters, QueryService
 from snsflow.store.execution_queries import ExecutionQueries
@@ -110,3 +111,69 @@ def test_a_record_whose_status_moved_since_its_index_entry_is_not_listed_under_t
 
     expected = [r.execution_id for r in records if r.message_id != redriven]
     assert pages == [expected[:2], expected[2:]]
+
+
+class ThrottledBatchReads:
+    """Stands in for the client's BatchGetItem: answers at most ``answered`` keys of each
+    request (none once ``stuck``) and hands the rest back as UnprocessedKeys, as DynamoDB does
+    when throttled or past 16 MB."""
+
+    def __init__(self, client: Any, answered: int, *, stuck: bool = False) -> None:
+        self._real = client.batch_get_item
+        self.answered, self.stuck = answered, stuck
+        self.requested: list[int] = []
+
+    def __call__(self, RequestItems: dict[str, Any], **kwargs: Any) -> Any:  # noqa: N803
+        ((name, request),) = RequestItems.items()
+        keys = request["Keys"]
+        self.requested.append(len(keys))
+        served = [] if self.stuck else keys[: self.answered]
+        response: dict[str, Any] = {"Responses": {name: []}, "UnprocessedKeys": {}}
+        if served:
+            answer = self._real(RequestItems={name: {**request, "Keys": served}}, **kwargs)
+            response["Responses"] = answer["Responses"]
+        if keys[len(served) :]:
+            response["UnprocessedKeys"] = {name: {**request, "Keys": keys[len(served) :]}}
+        return response
+
+
+def test_unprocessed_keys_are_read_again_after_a_growing_pause_in_chunks_of_100(
+    table: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ExecutionStore(table)
+    records = [
+        write(store, WORKFLOW, f"m-{n:03d}", n % 4, ExecutionStatus.SUCCEEDED) for n in range(130)
+    ]
+    throttled = ThrottledBatchReads(table.meta.client, answered=40)
+    monkeypatch.setattr(table.meta.client, "batch_get_item", throttled)
+    pauses: list[float] = []
+
+    found = ExecutionStore(table, sleep=pauses.append).get_many(
+        [(r.workflow_id, r.message_id) for r in records], with_input=True
+    )
+
+    assert [r.message_id for r in found] == [r.message_id for r in records]
+    assert all(r.input == "{}" for r in found)
+    # 260 keys (record and input items): 100 + 100 + 60, each answered 40 at a time.
+    assert throttled.requested == [100, 60, 20, 100, 60, 20, 60, 20]
+    assert len(pauses) == 5
+    assert all(p > 0 for p in pauses)
+    assert pauses[1] > pauses[0]
+
+
+def test_keys_left_unprocessed_time_after_time_are_a_dependency_error_not_a_hang(
+    table: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ExecutionStore(table)
+    record = write(store, WORKFLOW, "m-001", 0, ExecutionStatus.SUCCEEDED)
+    throttled = ThrottledBatchReads(table.meta.client, answered=0, stuck=True)
+    monkeypatch.setattr(table.meta.client, "batch_get_item", throttled)
+    pauses: list[float] = []
+
+    with pytest.raises(DependencyUnavailableError, match="unprocessed"):
+        ExecutionStore(table, sleep=pauses.append).get_many(
+            [(record.workflow_id, record.message_id)], with_input=False
+        )
+
+    assert 2 <= len(throttled.requested) <= 10
+    assert sum(pauses) < 5
