@@ -460,8 +460,9 @@ class ExecutionStore:
         ``change.status``, or does not exist."""
         update = _Update()
         update.set("status", change.status.value)
-        if change.status.is_terminal:  # RECEIVED and RUNNING share their index key
-            update.set("statusShard", _record_status_shard(workflow_id, message_id, change.status))
+        # Unchanged (no index write) between RECEIVED and RUNNING, which share their index key;
+        # a newer attempt's RUNNING (a redrive) moves a terminal record back to the OPEN group.
+        update.set("statusShard", _record_status_shard(workflow_id, message_id, change.status))
         update.set("executionArn", change.execution_arn)
         if change.started_at is not None:
             update.set("startedAt", format_time(change.started_at))
@@ -492,9 +493,12 @@ class ExecutionStore:
             update.set("redriveCount", change.redrive_count)
             count = update.name("redriveCount")
             attempt = update.value("redriveCount", change.redrive_count)  # the one set above
+            newer = f"{count} < {attempt}"
+            if change.redrive_count > 0:  # a record that never counted is of the first attempt
+                newer = f"{newer} OR attribute_not_exists({count})"
             condition = (
                 f"({condition} AND (attribute_not_exists({count}) OR {count} <= {attempt}))"
-                f" OR {count} < {attempt}"
+                f" OR {newer}"
             )
             for attribute in set(_OUTCOME_ATTRIBUTES) - _written_outcome(change):
                 update.remove(attribute)

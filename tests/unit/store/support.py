@@ -40,9 +40,9 @@ def write(
         change = StatusChange(status=ExecutionStatus.RUNNING, execution_arn=arn)
         assert store.change_status(workflow_id, message_id, change)
     if status.is_terminal:
-        assert store.change_status(
-            workflow_id, message_id, StatusChange(status=status, execution_arn=arn)
-        )
+        # As the status function records it: with the attempt of the event.
+        ended = StatusChange(status=status, execution_arn=arn, redrive_count=0)
+        assert store.change_status(workflow_id, message_id, ended)
     record = store.get(workflow_id, message_id)
     assert record is not None
     return record
