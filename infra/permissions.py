@@ -59,6 +59,12 @@ ACCESS: dict[FunctionName, FunctionAccess] = {
         tables=(
             TableGrant(WORKFLOWS, ("dynamodb:GetItem",)),
             TableGrant(EXECUTIONS, ("dynamodb:UpdateItem", "dynamodb:PutItem")),
+            # A delivered message's record still in the executions table deployed before
+            # issue 15 is moved before the delivery is recorded, until that table is found
+            # empty (snsflow.store.migration).
+            TableGrant(
+                LEGACY_EXECUTIONS, ("dynamodb:Scan", "dynamodb:GetItem", "dynamodb:DeleteItem")
+            ),
             TableGrant(SUBSCRIPTIONS, ("dynamodb:GetItem", "dynamodb:UpdateItem")),
             # The delivery log: an entry per delivery, a counter per kind of refusal and minute.
             TableGrant(DELIVERIES, ("dynamodb:PutItem", "dynamodb:UpdateItem")),

@@ -144,7 +144,16 @@ class ExecutionsSettings(SnsflowSettings):
     workflow_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
 
 
-class WebhookSettings(ExecutionsSettings, DeliveryLogSettings):
+class LegacyExecutionsSettings(SnsflowSettings):
+    """What the functions that move records of the executions table of before issue 15 read."""
+
+    #: That table (``snsflow.store.migration``): the reconciler moves its records, and the
+    #: webhook a delivered message's before recording the delivery. None once there is none
+    #: (and on a stack deployed since).
+    legacyexecutions_table_name: str | None = None
+
+
+class WebhookSettings(ExecutionsSettings, DeliveryLogSettings, LegacyExecutionsSettings):
     """The webhook Lambda."""
 
     subscriptions_table_name: str = Field(min_length=1)
@@ -166,7 +175,7 @@ class StatusSettings(ExecutionsSettings):
     """The status Lambda (Step Functions execution status change events)."""
 
 
-class ReconcilerSettings(ExecutionsSettings):
+class ReconcilerSettings(ExecutionsSettings, LegacyExecutionsSettings):
     """The reconciler Lambda (runs on a schedule)."""
 
     #: A claim still RECEIVED this long after its delivery had its start fail: start it.
@@ -177,9 +186,6 @@ class ReconcilerSettings(ExecutionsSettings):
     #: Bounds on the work of one run (the rest waits for the next run).
     max_starts_per_run: int = Field(default=100, ge=1, le=1000)
     max_checks_per_run: int = Field(default=200, ge=1, le=2000)
-    #: The executions table of before issue 15, whose records each run moves to the executions
-    #: table (``snsflow.store.migration``); None once there is none.
-    legacyexecutions_table_name: str | None = None
     #: At most this many records moved per run (two writes and a delete each).
     max_moves_per_run: int = Field(default=2000, ge=1, le=20000)
 

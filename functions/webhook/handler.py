@@ -32,6 +32,7 @@ from snsflow.sns import (
 )
 from snsflow.stepfunctions import StepFunctionsExecutions
 from snsflow.store.executions import ExecutionStore
+from snsflow.store.migration import UpgradingExecutionStore
 from snsflow.store.subscriptions import SubscriptionStore
 from snsflow.store.workflows import WorkflowRegistry
 from snsflow.subscriptions import SubscribeUrlConfirmer, UrllibHttpGetter
@@ -79,7 +80,7 @@ def _webhook() -> Webhook:
             trusted_cert_url_prefixes=local_sns,
         ),
         executions=ExecutionLauncher(
-            ExecutionStore(dynamodb.Table(settings.executions_table_name)),
+            _execution_store(settings),
             StepFunctionsExecutions(aws.stepfunctions_client()),
             clock=utc_now,
             retention=timedelta(days=settings.execution_retention_days),
@@ -92,6 +93,15 @@ def _webhook() -> Webhook:
         clock=utc_now,
         log=delivery_log(settings, metrics),
     )
+
+
+def _execution_store(settings: WebhookSettings) -> ExecutionStore:
+    executions = aws.dynamodb_resource().Table(settings.executions_table_name)
+    if settings.legacyexecutions_table_name is None:
+        return ExecutionStore(executions)
+    # Upgraded from before issue 15: a message's record may not be moved yet.
+    legacy = aws.dynamodb_resource().Table(settings.legacyexecutions_table_name)
+    return UpgradingExecutionStore(executions, legacy)
 
 
 def _body(event: dict[str, Any], max_bytes: int) -> bytes:

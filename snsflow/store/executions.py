@@ -941,13 +941,17 @@ def _claim_attributes(claim: ExecutionClaim) -> dict[str, Any]:
             claim.execution_id if claim.execution_name != claim.message_id else None
         ),
         "outcomeKeys": (
-            {
-                status.value: status_shard(claim.workflow_id, status.value, shard)
-                for status in EXPRESS_OUTCOMES
-            }
-            if claim.express
-            else None
+            express_outcome_keys(claim.workflow_id, claim.message_id) if claim.express else None
         ),
+    }
+
+
+def express_outcome_keys(workflow_id: str, message_id: str) -> dict[str, str]:
+    """The ``byStatusShard`` key of each outcome an EXPRESS run records itself, which the run
+    cannot compute (``run_outcome_request``): kept on the record by its claim."""
+    shard = shard_of(message_id)
+    return {
+        status.value: status_shard(workflow_id, status.value, shard) for status in EXPRESS_OUTCOMES
     }
 
 

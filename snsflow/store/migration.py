@@ -8,11 +8,19 @@ bounded number of records across: each is written in today's layout (its record 
 input item) unless the new table already has that message's record — written there by a
 redelivery since the update, so newer — and then deleted from the old table, which therefore
 only ever holds the records still to move. A record is never absent from both tables.
+
+A delivery of a message whose record is not yet moved (an SNS redelivery, a recovered
+dead-letter copy) would otherwise find no record and start a second execution: so while the old
+table exists the webhook records deliveries through :class:`UpgradingExecutionStore`, which
+moves that message's record first (one consistent read of the old table per delivery). A read
+that finds nothing there is conclusive: a move writes the new table before it deletes the old
+copy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +28,11 @@ from botocore.exceptions import ClientError
 
 from snsflow.store.dynamodb import dynamodb_errors, is_conditional_check_failure
 from snsflow.store.executions import (
+    ExecutionClaim,
+    ExecutionRecord,
     ExecutionStatus,
+    ExecutionStore,
+    express_outcome_keys,
     input_key,
     record_key,
     shard_of,
@@ -57,6 +69,10 @@ def record_items(item: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     record["statusShard"] = status_shard(workflow_id, status_group(status), shard)
     if item["executionName"] != message_id:
         record["aliasExecutionId"] = item["executionId"]
+    if not status.is_terminal:
+        # Should the workflow be EXPRESS, its run (started by today's definition) records its
+        # outcome under these keys; a STANDARD record keeps them unused.
+        record["outcomeKeys"] = express_outcome_keys(workflow_id, message_id)
     stored_input = {
         **input_key(workflow_id, message_id),
         "input": item["input"],
@@ -73,21 +89,79 @@ def move_legacy_records(legacy: Table, executions: Table, *, limit: int) -> Migr
         with dynamodb_errors("read the old executions table"):
             page = legacy.scan(**kwargs)
         for item in page.get("Items", []):
-            record, stored_input = record_items(item)
-            _put_if_absent(executions, stored_input)
-            if _put_if_absent(executions, record):
+            if _move(legacy, executions, item):
                 report.moved += 1
             else:
                 report.superseded += 1
-            with dynamodb_errors("delete a moved record"):
-                legacy.delete_item(
-                    Key={"workflowId": item["workflowId"], "messageId": item["messageId"]}
-                )
         if "LastEvaluatedKey" not in page:
             return report
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     report.more = True
     return report
+
+
+def move_legacy_record(legacy: Table, executions: Table, workflow_id: str, message_id: str) -> None:
+    """Move one message's record from ``legacy``, if it is still there."""
+    key = {"workflowId": workflow_id, "messageId": message_id}
+    with dynamodb_errors("read the old executions table"):
+        item = legacy.get_item(Key=key, ConsistentRead=True).get("Item")
+    if item is not None:
+        _move(legacy, executions, item)
+
+
+class UpgradingExecutionStore(ExecutionStore):
+    """The executions table of a stack that has the old table too: a delivery moves its
+    message's record first, so that it counts as a delivery of that record (see the module's
+    docstring). Once the old table is found empty it never holds a record again (nothing writes
+    it any more), and deliveries stop reading it: a stack deployed since issue 15 (whose old
+    table is empty from the start) pays one read per function instance, not per delivery."""
+
+    def __init__(
+        self,
+        table: Table,
+        legacy: Table,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(table, sleep=sleep)
+        self._legacy = legacy
+        self._monotonic = monotonic
+        self._legacy_empty = False
+        self._emptiness_checked_at: float | None = None
+
+    def claim(self, claim: ExecutionClaim) -> ExecutionRecord:
+        if self._legacy_may_hold_records():
+            move_legacy_record(self._legacy, self._table, claim.workflow_id, claim.message_id)
+        return super().claim(claim)
+
+    def _legacy_may_hold_records(self) -> bool:
+        now = self._monotonic()
+        checked = self._emptiness_checked_at
+        if not self._legacy_empty and (
+            checked is None or now - checked >= _EMPTINESS_CHECK_SECONDS
+        ):
+            self._emptiness_checked_at = now
+            with dynamodb_errors("read the old executions table"):
+                page = self._legacy.scan(Limit=1, ConsistentRead=True)
+            self._legacy_empty = not page.get("Items") and "LastEvaluatedKey" not in page
+        return not self._legacy_empty
+
+
+#: How often a function instance asks whether the old table is empty yet (while it is not,
+#: each delivery reads it).
+_EMPTINESS_CHECK_SECONDS = 300.0
+
+
+def _move(legacy: Table, executions: Table, item: Mapping[str, Any]) -> bool:
+    """Write an old-layout item into ``executions`` unless it has that record already (False),
+    then delete it from ``legacy``."""
+    record, stored_input = record_items(item)
+    _put_if_absent(executions, stored_input)
+    moved = _put_if_absent(executions, record)
+    with dynamodb_errors("delete a moved record"):
+        legacy.delete_item(Key={"workflowId": item["workflowId"], "messageId": item["messageId"]})
+    return moved
 
 
 def _put_if_absent(table: Table, item: dict[str, Any]) -> bool:

@@ -179,18 +179,33 @@ def test_the_executions_table_deployed_before_stays_as_it_was(default_app: Synth
     }
 
 
-def test_the_reconciler_moves_the_old_executions_tables_records(default_app: Synthesized) -> None:
+@pytest.mark.parametrize(
+    ("function", "actions"),
+    [
+        # Moves every record, a bounded number per run.
+        ("reconciler", ["dynamodb:DeleteItem", "dynamodb:Scan"]),
+        # Moves a delivered message's record before recording the delivery.
+        ("webhook", ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Scan"]),
+    ],
+)
+def test_the_reconciler_and_the_webhook_move_the_old_executions_tables_records(
+    default_app: Synthesized, function: str, actions: list[str]
+) -> None:
     app = default_app
     legacy = app.stack.data.table(LEGACY_EXECUTIONS)
-    reconciler = app.resources("AWS::Lambda::Function")[_function_id(app, "reconciler")]
-    variables = render(reconciler["Properties"]["Environment"]["Variables"])
+    properties = app.resources("AWS::Lambda::Function")[_function_id(app, function)]
+    variables = render(properties["Properties"]["Environment"]["Variables"])
     assert variables["SNSFLOW_LEGACYEXECUTIONS_TABLE_NAME"] == f"<{app.logical_id(legacy)}>"
     statements = role_statements(
-        app.template, role_of_function(app.template, _function_id(app, "reconciler"))
+        app.template, role_of_function(app.template, _function_id(app, function))
     )
     on_legacy = [s for s in statements if _arn(app, legacy) in render(s["Resource"])]
-    assert [sorted(s["Action"]) for s in on_legacy] == [["dynamodb:DeleteItem", "dynamodb:Scan"]]
-    for function in ("webhook", "status", "query"):
+    assert [sorted(s["Action"]) for s in on_legacy] == [actions]
+
+
+def test_no_other_function_knows_the_old_executions_table(default_app: Synthesized) -> None:
+    app = default_app
+    for function in ("status", "query"):
         properties = app.resources("AWS::Lambda::Function")[_function_id(app, function)]
         assert (
             "SNSFLOW_LEGACYEXECUTIONS_TABLE_NAME"
@@ -339,6 +354,11 @@ def test_webhook_role_holds_exactly_its_statements(default_app: Synthesized) -> 
             "Effect": "Allow",
             "Action": ["dynamodb:PutItem", "dynamodb:UpdateItem"],
             "Resource": [_arn(app, app.stack.data.table(EXECUTIONS))],
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Scan"],
+            "Resource": [_arn(app, app.stack.data.table(LEGACY_EXECUTIONS))],
         },
         {
             "Effect": "Allow",

@@ -9,6 +9,7 @@ hooks on the very clients the handlers use.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from snsflow.store.workflows import WorkflowRecord, WorkflowRegistry
 from snsflow.subscriptions import SubscriptionConfirmationFailedError
 from snsflow.workflows import load_workflows
 from tests.support.apigw import LambdaContext, execution_status_event, sns_delivery_event
+from tests.support.legacy_executions import move_to_legacy_table
 from tests.support.sns import FakeCertificateFetcher, SnsTestSigner
 
 WORKFLOWS_DIR = Path(__file__).resolve().parents[3] / "workflows"
@@ -151,6 +153,16 @@ class Stack:
         monkeypatch.setattr(reconciler_handler, "utc_now", lambda: at)
         reconciler_handler._reconciler.cache_clear()
         return reconciler_handler.lambda_handler({}, LambdaContext())  # type: ignore[no-any-return]
+
+    def upgrade(self, monkeypatch: pytest.MonkeyPatch) -> Any:
+        """A stack upgraded from before issue 15: every record goes into a table of the old
+        layout, which the functions are told of. Returns that table."""
+        executions = aws.dynamodb_resource().Table(os.environ["SNSFLOW_EXECUTIONS_TABLE_NAME"])
+        legacy = move_to_legacy_table(executions, "snsflow-test-legacy-executions")
+        monkeypatch.setenv("SNSFLOW_LEGACYEXECUTIONS_TABLE_NAME", legacy.name)
+        webhook_handler._settings.cache_clear()
+        webhook_handler._webhook.cache_clear()
+        return legacy
 
     def fail(
         self,

@@ -261,3 +261,37 @@ def test_reconciler_records_an_express_run_that_ended_without_its_outcome(
     assert record.error == OUTCOME_NOT_RECORDED
     assert record.cause
     assert record.execution_arn == execution["executionArn"]
+
+
+def test_express_redelivery_of_a_message_not_yet_moved_by_the_upgrade_starts_no_second_run(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = stack.signer.notification(json.dumps({"status": "paid"}))
+    first = stack.deliver("express-orders", body)
+    settled = stack.outcome("express-orders", first.body["messageId"])
+    stack.upgrade(monkeypatch)  # the record is in the old table, not yet moved
+    stack.calls.clear()
+
+    again = stack.deliver("express-orders", body)
+
+    assert (again.body["status"], again.body["deliveries"]) == ("duplicate", 2)
+    assert "sfn.StartExecution" not in stack.calls.names
+    assert len(stack.executions_of("express-orders")) == 1
+    record = stack.record("express-orders", first.body["messageId"])
+    assert record.model_copy(update={"deliveries": 1}) == settled
+
+
+def test_an_express_claim_moved_by_the_upgrade_records_its_outcome_once_started(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack.fail("sfn.StartExecution", "ServiceUnavailable", http_status=503)
+    body = stack.signer.notification(json.dumps({"status": "paid"}))
+    assert stack.deliver("express-orders", body).status == 503
+    stack.upgrade(monkeypatch)
+
+    # The reconciler moves the stranded claim, then starts it with today's definition.
+    assert stack.reconcile(later(minutes=6), monkeypatch)["started"] == 1
+
+    record = stack.outcome("express-orders", json.loads(body)["MessageId"])
+    assert record.status is ExecutionStatus.SUCCEEDED
+    assert record.error is None
