@@ -492,8 +492,9 @@ def reconciler_figures(stack: MotoStack) -> list[Figure]:
         Measure(stack).figure(
             f"reconciler run, nothing to do ({workflows} workflows)",
             lambda: reconciler_handler.lambda_handler({}, LambdaContext()),
-            1 + 2 * workflows,
-            "list the workflows, then per workflow one query per state to look at",
+            1 + workflows,
+            "list the workflows, then per workflow one query of its open records (RECEIVED and "
+            "RUNNING share their index key)",
         )
     ]
 

@@ -18,6 +18,7 @@ claim again is safe: a second run finds the record taken and does nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -52,14 +53,13 @@ class WorkflowList(Protocol):
 class ReconcilerRecords(Protocol):
     """The part of :class:`~snsflow.store.executions.ExecutionStore` used here."""
 
-    def oldest_with_status(
+    def oldest_open(
         self,
         workflow_id: str,
-        status: ExecutionStatus,
         *,
-        received_before: datetime,
-        limit: int,
-    ) -> list[ExecutionRecord]: ...
+        received_before: Mapping[ExecutionStatus, datetime],
+        limits: Mapping[ExecutionStatus, int],
+    ) -> dict[ExecutionStatus, list[ExecutionRecord]]: ...
 
     def change_status(self, workflow_id: str, message_id: str, change: StatusChange) -> bool: ...
 
@@ -119,22 +119,32 @@ class Reconciler:
         check_limit = _share(self._limits.max_checks, len(workflows))
         report = ReconcileReport()
         for workflow in workflows:
-            self._start_stranded(workflow, now, start_limit, report)
-            if workflow.state_machine_type == "STANDARD":
-                self._check_running(workflow, now, check_limit, report)
+            standard = workflow.state_machine_type == "STANDARD"
+            running_before = now - self._limits.running_check_after
+            if not standard:
+                running_before = min(now - EXPRESS_OUTCOME_DEADLINE, running_before)
+            # Both passes' records share their index partitions: read together.
+            found = self._records.oldest_open(
+                workflow.workflow_id,
+                received_before={
+                    ExecutionStatus.RECEIVED: now - self._limits.start_grace,
+                    ExecutionStatus.RUNNING: running_before,
+                },
+                limits={
+                    ExecutionStatus.RECEIVED: start_limit,
+                    ExecutionStatus.RUNNING: check_limit,
+                },
+            )
+            self._start_stranded(workflow, found[ExecutionStatus.RECEIVED], report)
+            if standard:
+                self._check_running(found[ExecutionStatus.RUNNING], report)
             else:
-                self._settle_unrecorded(workflow, now, check_limit, report)
+                self._settle_unrecorded(found[ExecutionStatus.RUNNING], now, report)
         return report
 
     def _start_stranded(
-        self, workflow: WorkflowRecord, now: datetime, limit: int, report: ReconcileReport
+        self, workflow: WorkflowRecord, stranded: list[ExecutionRecord], report: ReconcileReport
     ) -> None:
-        stranded = self._records.oldest_with_status(
-            workflow.workflow_id,
-            ExecutionStatus.RECEIVED,
-            received_before=now - self._limits.start_grace,
-            limit=limit,
-        )
         for record in stranded:
             try:
                 self._launcher.start(workflow, record)
@@ -147,15 +157,7 @@ class Reconciler:
             else:
                 report.started += 1
 
-    def _check_running(
-        self, workflow: WorkflowRecord, now: datetime, limit: int, report: ReconcileReport
-    ) -> None:
-        running = self._records.oldest_with_status(
-            workflow.workflow_id,
-            ExecutionStatus.RUNNING,
-            received_before=now - self._limits.running_check_after,
-            limit=limit,
-        )
+    def _check_running(self, running: list[ExecutionRecord], report: ReconcileReport) -> None:
         for record in running:
             if record.execution_arn is None:
                 continue
@@ -191,15 +193,9 @@ class Reconciler:
         return self._records.change_status(record.workflow_id, record.message_id, change)
 
     def _settle_unrecorded(
-        self, workflow: WorkflowRecord, now: datetime, limit: int, report: ReconcileReport
+        self, running: list[ExecutionRecord], now: datetime, report: ReconcileReport
     ) -> None:
         deadline = now - EXPRESS_OUTCOME_DEADLINE
-        running = self._records.oldest_with_status(
-            workflow.workflow_id,
-            ExecutionStatus.RUNNING,
-            received_before=min(deadline, now - self._limits.running_check_after),
-            limit=limit,
-        )
         for record in running:
             # A claim started late (by this reconciler) runs later than it was received.
             if record.execution_arn is None or (record.started_at or now) > deadline:

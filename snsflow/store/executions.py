@@ -766,6 +766,50 @@ class ExecutionStore:
         # SNS's redelivery stores the input and starts it.
         return [record for _, record in found if record is not None and record.input]
 
+    def oldest_open(
+        self,
+        workflow_id: str,
+        *,
+        received_before: Mapping[ExecutionStatus, datetime],
+        limits: Mapping[ExecutionStatus, int],
+    ) -> dict[ExecutionStatus, list[ExecutionRecord]]:
+        """:meth:`oldest_with_status` for each of the open statuses given (``RECEIVED``,
+        ``RUNNING``), which share their index partitions: one round of queries reads them all
+        when the open entries received before the later time number at most the limits' sum
+        (a reconciler's usual run, and every idle one), else one round per status."""
+        latest = format_time(max(received_before.values()))
+        room = sum(limits.values())
+        entries = read_shards(
+            self,
+            status_partitions(workflow_id, ExecutionStatus.RECEIVED),
+            received=(None, latest),
+            after=None,
+            newest_first=False,
+            need=room + 1,
+            status=None,
+        )
+        if len(entries) > room:  # a backlog: each status's oldest, read on their own
+            return {
+                status: self.oldest_with_status(
+                    workflow_id, status, received_before=received_before[status], limit=limit
+                )
+                for status, limit in limits.items()
+            }
+        records = self.get_many(
+            ((str(entry["workflowId"]), message_of(entry)) for entry, _ in entries),
+            with_input=True,
+        )
+        return {
+            status: [
+                record
+                for record in records
+                if record.status is status
+                and record.input  # as oldest_with_status: not startable without it
+                and format_time(record.received_at) <= format_time(received_before[status])
+            ][:limit]
+            for status, limit in limits.items()
+        }
+
 
 #: An index entry (the keys) and, where it was read, the record it points to.
 ShardEntry = tuple[dict[str, Any], "ExecutionRecord | None"]

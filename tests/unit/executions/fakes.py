@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -91,6 +92,20 @@ class InMemoryExecutionRecords:
             key=lambda r: r.received_at,
         )
         return matching[:limit]
+
+    def oldest_open(
+        self,
+        workflow_id: str,
+        *,
+        received_before: Mapping[ExecutionStatus, datetime],
+        limits: Mapping[ExecutionStatus, int],
+    ) -> dict[ExecutionStatus, list[ExecutionRecord]]:
+        return {
+            status: self.oldest_with_status(
+                workflow_id, status, received_before=received_before[status], limit=limit
+            )
+            for status, limit in limits.items()
+        }
 
 
 @dataclass

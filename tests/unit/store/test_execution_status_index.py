@@ -14,6 +14,7 @@ from snsflow import aws
 from snsflow.store.execution_queries import ExecutionQueries
 from snsflow.store.executions import (
     BY_STATUS_INDEX,
+    INDEX_SHARDS,
     ActionNote,
     ExecutionStatus,
     ExecutionStore,
@@ -127,3 +128,55 @@ def test_a_redrive_outside_the_api_of_a_record_that_never_counted_attempts_is_re
     record = store.get(WORKFLOW, "m-001")
     assert record is not None
     assert (record.status, record.redrive_count) == (ExecutionStatus.SUCCEEDED, 1)
+
+
+def queries_made(table: Any) -> list[str]:
+    calls: list[str] = []
+    table.meta.client.meta.events.register(
+        "before-call.dynamodb", lambda model, **_: calls.append(model.name)
+    )
+    return calls
+
+
+def test_the_open_records_of_both_passes_are_read_in_one_round_when_idle(table: Any) -> None:
+    store = ExecutionStore(table)
+    write(store, WORKFLOW, "m-001", 0, ExecutionStatus.SUCCEEDED)
+    calls = queries_made(table)
+
+    found = store.oldest_open(
+        WORKFLOW,
+        received_before={
+            ExecutionStatus.RECEIVED: T0 + timedelta(hours=1),
+            ExecutionStatus.RUNNING: T0 + timedelta(hours=1),
+        },
+        limits={ExecutionStatus.RECEIVED: 100, ExecutionStatus.RUNNING: 200},
+    )
+
+    assert found == {ExecutionStatus.RECEIVED: [], ExecutionStatus.RUNNING: []}
+    assert calls == ["Query"] * INDEX_SHARDS
+
+
+@pytest.mark.parametrize("limits", [(1, 1), (2, 3), (50, 50)])
+@pytest.mark.parametrize("bounds", [(10, 30), (30, 10), (40, 40)])
+def test_the_open_records_of_both_passes_are_those_each_pass_would_read(
+    table: Any, limits: tuple[int, int], bounds: tuple[int, int]
+) -> None:
+    store = ExecutionStore(table)
+    statuses = [ExecutionStatus.RECEIVED, ExecutionStatus.RUNNING, ExecutionStatus.FAILED]
+    for number in range(36):
+        write(store, WORKFLOW, f"m-{number:03d}", number, statuses[number % 3])
+    received_before = {
+        ExecutionStatus.RECEIVED: T0 + timedelta(seconds=bounds[0]),
+        ExecutionStatus.RUNNING: T0 + timedelta(seconds=bounds[1]),
+    }
+    wanted = {ExecutionStatus.RECEIVED: limits[0], ExecutionStatus.RUNNING: limits[1]}
+
+    found = store.oldest_open(WORKFLOW, received_before=received_before, limits=wanted)
+
+    assert found == {
+        status: store.oldest_with_status(
+            WORKFLOW, status, received_before=received_before[status], limit=wanted[status]
+        )
+        for status in wanted
+    }
+    assert all(r.input == "{}" for records in found.values() for r in records)
