@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from snsflow.store.dynamodb import dynamodb_errors, is_conditional_check_failure
+from snsflow.store.dynamodb import dynamodb_errors, error_code, is_conditional_check_failure
 from snsflow.store.executions import (
     ExecutionClaim,
     ExecutionRecord,
@@ -86,8 +86,7 @@ def move_legacy_records(legacy: Table, executions: Table, *, limit: int) -> Migr
     report = MigrationReport()
     kwargs: dict[str, Any] = {"Limit": min(limit, 100)}
     while report.moved + report.superseded < limit:
-        with dynamodb_errors("read the old executions table"):
-            page = legacy.scan(**kwargs)
+        page = _scan_if_there(legacy, **kwargs)
         for item in page.get("Items", []):
             if _move(legacy, executions, item):
                 report.moved += 1
@@ -103,8 +102,13 @@ def move_legacy_records(legacy: Table, executions: Table, *, limit: int) -> Migr
 def move_legacy_record(legacy: Table, executions: Table, workflow_id: str, message_id: str) -> None:
     """Move one message's record from ``legacy``, if it is still there."""
     key = {"workflowId": workflow_id, "messageId": message_id}
-    with dynamodb_errors("read the old executions table"):
-        item = legacy.get_item(Key=key, ConsistentRead=True).get("Item")
+    try:
+        with dynamodb_errors("read the old executions table"):
+            item = legacy.get_item(Key=key, ConsistentRead=True).get("Item")
+    except ClientError as error:
+        if error_code(error) != _NO_TABLE:
+            raise
+        item = None
     if item is not None:
         _move(legacy, executions, item)
 
@@ -142,8 +146,7 @@ class UpgradingExecutionStore(ExecutionStore):
             checked is None or now - checked >= _EMPTINESS_CHECK_SECONDS
         ):
             self._emptiness_checked_at = now
-            with dynamodb_errors("read the old executions table"):
-                page = self._legacy.scan(Limit=1, ConsistentRead=True)
+            page = _scan_if_there(self._legacy, Limit=1, ConsistentRead=True)
             self._legacy_empty = not page.get("Items") and "LastEvaluatedKey" not in page
         return not self._legacy_empty
 
@@ -151,6 +154,22 @@ class UpgradingExecutionStore(ExecutionStore):
 #: How often a function instance asks whether the old table is empty yet (while it is not,
 #: each delivery reads it).
 _EMPTINESS_CHECK_SECONDS = 300.0
+
+
+#: What DynamoDB answers for a table that does not exist.
+_NO_TABLE = "ResourceNotFoundException"
+
+
+def _scan_if_there(legacy: Table, **kwargs: Any) -> Any:
+    """A page of the old table; an empty one if the table is gone (deleted by hand once empty,
+    before a version of the stack drops it), which must stop no delivery and no reconciler run."""
+    try:
+        with dynamodb_errors("read the old executions table"):
+            return legacy.scan(**kwargs)
+    except ClientError as error:
+        if error_code(error) != _NO_TABLE:
+            raise
+        return {"Items": []}
 
 
 def _move(legacy: Table, executions: Table, item: Mapping[str, Any]) -> bool:

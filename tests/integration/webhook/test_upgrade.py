@@ -7,10 +7,13 @@ its history (outcome, receive time, deliveries)."""
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 
 import pytest
 
+from functions.webhook import handler as webhook_handler
+from snsflow import aws
 from tests.integration.webhook.conftest import Stack, later
 
 
@@ -95,3 +98,23 @@ def test_an_empty_old_table_is_read_once_per_instance_not_per_delivery(
         "dynamodb.UpdateItem",
         "dynamodb.PutItem",
     ]
+
+
+def test_an_old_table_deleted_by_hand_stops_neither_deliveries_nor_the_reconciler(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack.fail("sfn.StartExecution", "ServiceUnavailable", http_status=503)
+    stranded = stack.signer.notification("stranded")
+    assert stack.deliver("order-events", stranded).status == 503  # a claim for the reconciler
+    executions = aws.dynamodb_resource().Table(os.environ["SNSFLOW_EXECUTIONS_TABLE_NAME"])
+    # Deleted (once empty) by an operator before a version drops it from the stack.
+    monkeypatch.setenv("SNSFLOW_LEGACYEXECUTIONS_TABLE_NAME", "snsflow-test-deleted-table")
+    webhook_handler._settings.cache_clear()
+    webhook_handler._webhook.cache_clear()
+
+    reply = stack.deliver("order-events", stack.signer.notification("new"))
+    report = stack.reconcile(later(minutes=6), monkeypatch)
+
+    assert reply.body["status"] == "accepted"
+    assert report["started"] == 1
+    assert len(executions.scan()["Items"]) == 4  # two records and their inputs
