@@ -20,7 +20,7 @@ from infra.workflows import Workflows
 from snsflow.cli.keys import KEY_PREFIX_SET_OUTPUT
 from snsflow.cli.stack import table_name_output as table_name_output  # re-exported (tests)
 from snsflow.cli.stack import webhook_url_output as webhook_url_output  # re-exported (tests)
-from snsflow.store.tables import ALL_TABLES, EXECUTIONS, WORKFLOWS
+from snsflow.store.tables import ALL_TABLES, EXECUTIONS, RETIRED_TABLES, WORKFLOWS
 from snsflow.workflows import Workflow, load_workflows
 
 API_URL_OUTPUT = "ApiUrl"
@@ -150,7 +150,8 @@ class SnsflowStack(Stack):
                 value=self.api.url_for(f"/webhooks/{workflow.id}"),
                 description=f"Webhook URL of workflow {workflow.id} (add ?x-api-key=<key>)",
             )
-        for schema in ALL_TABLES:
+        # The retired tables too: snsflow recover looks for a record not yet moved.
+        for schema in ALL_TABLES + RETIRED_TABLES:
             CfnOutput(
                 self,
                 table_name_output(schema),

@@ -33,7 +33,7 @@ from snsflow.cli.stack import (
     describe_aws_failure,
     read_info_file,
     render_table,
-    stack_output,
+    stack_outputs,
     table_name_output,
 )
 from snsflow.clock import utc_now
@@ -46,7 +46,8 @@ from snsflow.sns import CertificateProvider, MessageVerifier, UrllibCertificateF
 from snsflow.sqs import SqsQueue, queue_url
 from snsflow.stepfunctions import StepFunctionsExecutions
 from snsflow.store.executions import ExecutionStore
-from snsflow.store.tables import EXECUTIONS, WORKFLOWS
+from snsflow.store.migration import UpgradingExecutionStore
+from snsflow.store.tables import EXECUTIONS, LEGACY_EXECUTIONS, WORKFLOWS
 from snsflow.store.workflows import WorkflowRegistry
 from snsflow.subscribe import SubscribeRequestError, parse_queue
 from snsflow.workflows import is_workflow_id
@@ -152,7 +153,7 @@ def _recover(args: argparse.Namespace) -> int:
     address = parse_queue(args.dlq, default_region=region or "us-east-1")
     region = region or address.arn.region
     aws.configure(endpoint_url=info.aws_endpoint if info else None, region_name=region)
-    executions_table, workflows_table = _tables(args, info)
+    executions_table, workflows_table, legacy_table = _tables(args, info)
 
     dynamodb = aws.dynamodb_resource()
     workflow = WorkflowRegistry(dynamodb.Table(workflows_table)).get(args.workflow_id)
@@ -161,7 +162,12 @@ def _recover(args: argparse.Namespace) -> int:
     operator = args.operator or str(aws.sts_client().get_caller_identity()["Arn"])
     sqs = aws.sqs_client()
     queue = SqsQueue(sqs, queue_url(sqs, address))
-    records = ExecutionStore(dynamodb.Table(executions_table))
+    records = (
+        # A stack upgraded from before issue 15: a message's record may not be moved yet.
+        UpgradingExecutionStore(dynamodb.Table(executions_table), dynamodb.Table(legacy_table))
+        if legacy_table
+        else ExecutionStore(dynamodb.Table(executions_table))
+    )
     recovery = Recovery(
         queue=queue,
         verifier=_verifier(info),
@@ -194,16 +200,22 @@ def _recover(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _tables(args: argparse.Namespace, info: LocalStackInfo | None) -> tuple[str, str]:
+def _tables(args: argparse.Namespace, info: LocalStackInfo | None) -> tuple[str, str, str | None]:
+    """The executions and workflows tables, and the executions table of before issue 15 if
+    the stack has one (a local stack never has)."""
     if info is not None:
         try:
-            return info.tables[EXECUTIONS.logical_name], info.tables[WORKFLOWS.logical_name]
+            return info.tables[EXECUTIONS.logical_name], info.tables[WORKFLOWS.logical_name], None
         except KeyError:
             raise UsageError(f"{args.info_file} names no executions or workflows table") from None
-    return (
-        stack_output(args.stack, table_name_output(EXECUTIONS)),
-        stack_output(args.stack, table_name_output(WORKFLOWS)),
-    )
+    outputs = stack_outputs(args.stack)
+    names = []
+    for schema in (EXECUTIONS, WORKFLOWS):
+        name = outputs.get(table_name_output(schema))
+        if name is None:
+            raise SnsflowError(f"stack '{args.stack}' has no output '{table_name_output(schema)}'")
+        names.append(name)
+    return names[0], names[1], outputs.get(table_name_output(LEGACY_EXECUTIONS))
 
 
 def _verifier(info: LocalStackInfo | None) -> MessageVerifier:

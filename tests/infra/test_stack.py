@@ -776,7 +776,7 @@ def test_outputs_give_the_api_url_each_webhook_url_the_table_names_and_the_key_p
     expected = {"ApiUrl": base}
     for workflow in REPOSITORY_WORKFLOWS:
         expected[webhook_url_output(workflow.id)] = f"{base}webhooks/{workflow.id}"
-    for schema in ALL_TABLES:
+    for schema in ALL_TABLES + RETIRED_TABLES:
         expected[table_name_output(schema)] = f"<{app.logical_id(app.stack.data.table(schema))}>"
     prefix_set_id, _ = app.firewall_resource("WebhookKeyPrefixes")
     expected[KEY_PREFIX_SET_OUTPUT] = f"<{prefix_set_id}.Arn>"

@@ -4,14 +4,19 @@ and how it exits — 2 for usage, 1 for a runtime failure, one line and never a 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import boto3
 import pytest
 
 from snsflow import aws
+from snsflow.cli import recover
 from snsflow.cli.main import main
+from snsflow.clock import utc_now
+from snsflow.store.executions import ExecutionClaim, ExecutionStore
 from snsflow.store.workflows import WorkflowRegistry
-from tests.support.sns import SnsTestSigner
+from tests.support.legacy_executions import move_to_legacy_table
+from tests.support.sns import FakeCertificateFetcher, SnsTestSigner
 from tests.unit.executions.fakes import workflow
 
 ORDERS = "arn:aws:sns:us-east-1:123456789012:orders"
@@ -119,3 +124,56 @@ def test_a_missing_stack_is_a_runtime_error(queue: str, capsys: pytest.CaptureFi
 
     assert code == 1
     assert "elsewhere" in err
+
+
+def test_a_message_whose_record_is_still_in_the_old_executions_table_is_a_duplicate(
+    dynamodb_tables: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A stack upgraded from before issue 15, whose old table still holds the message's record.
+    signer = SnsTestSigner(topic_arn=ORDERS)
+    body = signer.notification("paid")
+    message_id = json.loads(body)["MessageId"]
+    executions = aws.dynamodb_resource().Table(dynamodb_tables["Executions"])
+    ExecutionStore(executions).claim(
+        ExecutionClaim(
+            workflow_id="order-events",
+            message_id=message_id,
+            execution_id=f"order-events.{message_id}",
+            execution_name=message_id,
+            topic_arn=ORDERS,
+            subject=None,
+            message_timestamp=json.loads(body)["Timestamp"],
+            input="{}",
+            received_at=utc_now(),
+            expires_at=utc_now() + timedelta(days=30),
+        )
+    )
+    legacy = move_to_legacy_table(executions, "snsflow-test-legacy-executions")
+    outputs = {
+        f"{logical}TableName": {"Value": name}
+        for logical, name in {**dynamodb_tables, "LegacyExecutions": legacy.name}.items()
+        if logical in ("Executions", "Workflows", "LegacyExecutions")
+    }
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}, "Outputs": outputs}
+    boto3.client("cloudformation").create_stack(
+        StackName="snsflow", TemplateBody=json.dumps(template)
+    )
+    registry = WorkflowRegistry(aws.dynamodb_resource().Table(dynamodb_tables["Workflows"]))
+    registry.put(workflow("order-events", allowed_topic_arns=(ORDERS,)))
+    queue = boto3.client("sqs").create_queue(QueueName="orders-dlq")["QueueUrl"]
+    boto3.client("sqs").send_message(QueueUrl=queue, MessageBody=body)
+    fetcher = FakeCertificateFetcher({signer.cert_url: signer.certificate_pem})
+    monkeypatch.setattr(recover, "UrllibCertificateFetcher", lambda **_: fetcher)
+
+    code, out, err = _run(
+        capsys, "order-events", "--dlq", queue, "--stack", "snsflow", "--operator", "ops"
+    )
+
+    assert code == 0, err
+    assert "already had an execution 1" in err + out
+    record = ExecutionStore(executions).get("order-events", message_id)
+    assert record is not None
+    assert record.deliveries == 2
+    assert legacy.scan(ConsistentRead=True)["Items"] == []
