@@ -213,12 +213,13 @@ class QueryStack:
             received = base + timedelta(seconds={11: 10, 12: 10, 27: 21}.get(index, index))
             identifier = self.seed(workflow_id, index, status, received)
             seeded[identifier] = Seeded(identifier, status, received)
+        # Each record's item and its input item (sort key "<workflowId>#input").
         items = [
             item
             for item in self.table.scan(ConsistentRead=True)["Items"]
-            if item["workflowId"] == workflow_id
+            if str(item["recordKey"]).startswith(f"{workflow_id}#")
         ]
-        assert len(items) == count
+        assert len(items) == 2 * count
         _SEEDED[key] = (items, seeded)
         return seeded
 

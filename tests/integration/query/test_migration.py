@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from snsflow import aws
+from snsflow.errors import DependencyUnavailableError
 from snsflow.store.executions import ExecutionStatus
 from snsflow.store.migration import MigrationReport, move_legacy_records
 from snsflow.store.tables import LEGACY_EXECUTIONS
@@ -82,3 +83,31 @@ def test_a_record_written_again_since_the_update_is_kept_over_its_old_copy(
     assert legacy_table.scan(ConsistentRead=True)["Items"] == []
     detail = query_stack.get("/executions/{executionId}", {"executionId": execution_id}).body
     assert detail["status"] == "SUCCEEDED"
+
+
+def test_a_run_interrupted_after_writing_a_record_is_finished_by_the_next_exactly_once(
+    query_stack: QueryStack, recent: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    query_stack.seed_many("order-events", 30, recent)
+    expected = answers(query_stack)
+    legacy_table = move_to_legacy_table(query_stack.table, LEGACY_TABLE)
+    real_delete, deletes = legacy_table.delete_item, []
+
+    def delete_failing_on_the_fourth(**kwargs: Any) -> Any:
+        deletes.append(kwargs)
+        if len(deletes) == 4:  # the fourth record is written, its old copy still there
+            raise DependencyUnavailableError("DynamoDB is unavailable: injected")
+        return real_delete(**kwargs)
+
+    monkeypatch.setattr(legacy_table, "delete_item", delete_failing_on_the_fourth)
+    with pytest.raises(DependencyUnavailableError):
+        move_legacy_records(legacy_table, query_stack.table, limit=100)
+
+    second = move_legacy_records(legacy_table, query_stack.table, limit=100)
+    third = move_legacy_records(legacy_table, query_stack.table, limit=100)
+
+    assert (second.moved, second.superseded, second.more) == (26, 1, False)
+    assert third == MigrationReport()
+    assert legacy_table.scan(ConsistentRead=True)["Items"] == []
+    assert len(query_stack.table.scan(ConsistentRead=True)["Items"]) == 2 * 30
+    assert answers(query_stack) == expected
