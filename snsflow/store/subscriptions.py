@@ -2,7 +2,8 @@
 
 Only this module reads or writes the subscriptions table. The confirmed / unsubscribed status
 follows the SNS ``Timestamp`` of the message that set it, so a late retry of an older message
-never overwrites a newer state.
+never overwrites a newer state. The reconciler adds what SNS itself says of the record's
+subscription ARN (``snsCheck``, :mod:`snsflow.sns_check`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,46 @@ class SubscriptionStatus(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
 
 
+class SnsCheckResult(StrEnum):
+    """What ``GetSubscriptionAttributes`` said of a record's subscription ARN."""
+
+    #: It exists, is confirmed, and its endpoint is this workflow's webhook.
+    SUBSCRIBED = "subscribed"
+    #: It exists and delivers here, but SNS still waits for its confirmation.
+    PENDING = "pending"
+    #: SNS has no such subscription (unsubscribed, or its topic deleted).
+    NOT_FOUND = "not_found"
+    #: It delivers to another endpoint: the confirmation was relayed from there.
+    OTHER_ENDPOINT = "other_endpoint"
+
+
+class SnsCheck(BaseModel):
+    """The latest result of checking a record against SNS, and since when it holds (it is
+    written when the result changes, not at every check)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    result: SnsCheckResult
+    checked_at: datetime
+    #: The subscription checked: a check of an ARN the record no longer holds is void.
+    subscription_arn: str
+
+    def to_item(self) -> dict[str, str]:
+        return {
+            "result": self.result.value,
+            "checkedAt": format_time(self.checked_at),
+            "subscriptionArn": self.subscription_arn,
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> SnsCheck:
+        return cls(
+            result=SnsCheckResult(item["result"]),
+            checked_at=parse_time(item["checkedAt"]),
+            subscription_arn=item["subscriptionArn"],
+        )
+
+
 class SubscriptionRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -48,6 +89,8 @@ class SubscriptionRecord(BaseModel):
     last_error_at: datetime | None = None
     #: The error code of ``last_error`` (e.g. ``subscribe_url_failed``).
     last_error_code: str | None = None
+    #: What SNS said of ``subscription_arn`` (None: not checked, or checked for another ARN).
+    sns_check: SnsCheck | None = None
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> SubscriptionRecord:
@@ -55,6 +98,9 @@ class SubscriptionRecord(BaseModel):
             value = item.get(name)
             return parse_time(value) if value else None
 
+        check = SnsCheck.from_item(item["snsCheck"]) if item.get("snsCheck") else None
+        if check is not None and check.subscription_arn != item.get("subscriptionArn"):
+            check = None  # confirmed again since: the check was of the subscription before
         return cls(
             workflow_id=item["workflowId"],
             topic_arn=item["topicArn"],
@@ -67,6 +113,7 @@ class SubscriptionRecord(BaseModel):
             last_error=item.get("lastError"),
             last_error_at=optional_time("lastErrorAt"),
             last_error_code=item.get("lastErrorCode"),
+            sns_check=check,
         )
 
 
@@ -136,6 +183,26 @@ class SubscriptionStore:
                     ":at": format_time(at),
                 },
             )
+
+    def record_sns_check(self, workflow_id: str, topic_arn: str, check: SnsCheck) -> bool:
+        """Write what SNS said of the record's subscription; False (nothing written) if the
+        record no longer holds the ARN checked (confirmed again meanwhile) or is gone."""
+        try:
+            with dynamodb_errors("record the subscription's check against SNS"):
+                self._table.update_item(
+                    Key={"workflowId": workflow_id, "topicArn": topic_arn},
+                    UpdateExpression="SET snsCheck = :check",
+                    ConditionExpression="subscriptionArn = :arn",
+                    ExpressionAttributeValues={
+                        ":check": check.to_item(),
+                        ":arn": check.subscription_arn,
+                    },
+                )
+        except ClientError as error:
+            if is_conditional_check_failure(error):
+                return False
+            raise
+        return True
 
     def get(self, workflow_id: str, topic_arn: str) -> SubscriptionRecord | None:
         with dynamodb_errors("read the subscription"):
