@@ -16,7 +16,7 @@ ARN SNS answered the confirmation with — ``GetSubscriptionAttributes`` says wh
 Anything else (access denied, throttled, unreachable) leaves the record as it was: not checked.
 Each run checks at most ``max_checks`` subscriptions, taking the next ones in turn (a warm
 instance goes on where its last run stopped; a new one starts at a random place), and writes a
-record only when its result changed.
+record only when its result changed. An ARN SNS said it does not have is not asked about again.
 """
 
 from __future__ import annotations
@@ -119,12 +119,20 @@ def classify(attributes: dict[str, str], workflow_id: str) -> SnsCheckResult:
     return SnsCheckResult.SUBSCRIBED
 
 
+def _gone(record: SubscriptionRecord) -> bool:
+    """SNS said the ARN does not exist: it never will again, so it is not asked about again
+    (a new confirmation of the record removes the check)."""
+    return record.sns_check is not None and record.sns_check.result is SnsCheckResult.NOT_FOUND
+
+
 class SubscriptionRecords(Protocol):
     """The part of :class:`~snsflow.store.subscriptions.SubscriptionStore` used here."""
 
     def list_for_workflow(self, workflow_id: str) -> list[SubscriptionRecord]: ...
 
-    def record_sns_check(self, workflow_id: str, topic_arn: str, check: SnsCheck) -> bool: ...
+    def record_sns_check(
+        self, workflow_id: str, topic_arn: str, subscription_arn: str, check: SnsCheck
+    ) -> bool: ...
 
 
 class SnsCheckReport(BaseModel):
@@ -163,7 +171,9 @@ class SubscriptionChecker:
             (workflow, record, region)
             for workflow in sorted(workflows, key=lambda w: w.workflow_id)
             for record in self._subscriptions_of(workflow, report)
-            if record.subscription_arn and (region := self._region(record.topic_arn)) is not None
+            if record.subscription_arn
+            and not _gone(record)
+            and (region := self._region(record.topic_arn)) is not None
         ]
         if not checkable:
             return report
@@ -219,9 +229,11 @@ class SubscriptionChecker:
             return
         if record.sns_check is not None and record.sns_check.result is result:
             return  # unchanged: nothing to write
-        check = SnsCheck(result=result, checked_at=self._clock(), subscription_arn=arn)
+        check = SnsCheck(result=result, checked_at=self._clock())
         try:
-            written = self._records.record_sns_check(workflow.workflow_id, record.topic_arn, check)
+            written = self._records.record_sns_check(
+                workflow.workflow_id, record.topic_arn, arn, check
+            )
         except DependencyUnavailableError as error:
             report.sns_check_failures += 1
             logger.warning(

@@ -47,30 +47,21 @@ class SnsCheckResult(StrEnum):
 
 
 class SnsCheck(BaseModel):
-    """The latest result of checking a record against SNS, and since when it holds (it is
-    written when the result changes, not at every check)."""
+    """The latest result of checking a record's subscription ARN against SNS, and since when it
+    holds (it is written when the result changes, not at every check; a new confirmation of the
+    record removes it)."""
 
     model_config = ConfigDict(frozen=True)
 
     result: SnsCheckResult
     checked_at: datetime
-    #: The subscription checked: a check of an ARN the record no longer holds is void.
-    subscription_arn: str
 
     def to_item(self) -> dict[str, str]:
-        return {
-            "result": self.result.value,
-            "checkedAt": format_time(self.checked_at),
-            "subscriptionArn": self.subscription_arn,
-        }
+        return {"result": self.result.value, "checkedAt": format_time(self.checked_at)}
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> SnsCheck:
-        return cls(
-            result=SnsCheckResult(item["result"]),
-            checked_at=parse_time(item["checkedAt"]),
-            subscription_arn=item["subscriptionArn"],
-        )
+        return cls(result=SnsCheckResult(item["result"]), checked_at=parse_time(item["checkedAt"]))
 
 
 class SubscriptionRecord(BaseModel):
@@ -89,7 +80,7 @@ class SubscriptionRecord(BaseModel):
     last_error_at: datetime | None = None
     #: The error code of ``last_error`` (e.g. ``subscribe_url_failed``).
     last_error_code: str | None = None
-    #: What SNS said of ``subscription_arn`` (None: not checked, or checked for another ARN).
+    #: What SNS said of ``subscription_arn`` (None: not checked since the last confirmation).
     sns_check: SnsCheck | None = None
 
     @classmethod
@@ -98,9 +89,6 @@ class SubscriptionRecord(BaseModel):
             value = item.get(name)
             return parse_time(value) if value else None
 
-        check = SnsCheck.from_item(item["snsCheck"]) if item.get("snsCheck") else None
-        if check is not None and check.subscription_arn != item.get("subscriptionArn"):
-            check = None  # confirmed again since: the check was of the subscription before
         return cls(
             workflow_id=item["workflowId"],
             topic_arn=item["topicArn"],
@@ -113,7 +101,7 @@ class SubscriptionRecord(BaseModel):
             last_error=item.get("lastError"),
             last_error_at=optional_time("lastErrorAt"),
             last_error_code=item.get("lastErrorCode"),
-            sns_check=check,
+            sns_check=SnsCheck.from_item(item["snsCheck"]) if item.get("snsCheck") else None,
         )
 
 
@@ -143,6 +131,8 @@ class SubscriptionStore:
             values,
             message_time=message_time,
             at=at,
+            # A new confirmation: what SNS said of the subscription before says nothing of it.
+            removed=("snsCheck",),
         )
 
     def mark_unsubscribed(
@@ -184,9 +174,11 @@ class SubscriptionStore:
                 },
             )
 
-    def record_sns_check(self, workflow_id: str, topic_arn: str, check: SnsCheck) -> bool:
-        """Write what SNS said of the record's subscription; False (nothing written) if the
-        record no longer holds the ARN checked (confirmed again meanwhile) or is gone."""
+    def record_sns_check(
+        self, workflow_id: str, topic_arn: str, subscription_arn: str, check: SnsCheck
+    ) -> bool:
+        """Write what SNS said of ``subscription_arn``; False (nothing written) if the record no
+        longer holds that ARN (confirmed again meanwhile) or is gone."""
         try:
             with dynamodb_errors("record the subscription's check against SNS"):
                 self._table.update_item(
@@ -195,7 +187,7 @@ class SubscriptionStore:
                     ConditionExpression="subscriptionArn = :arn",
                     ExpressionAttributeValues={
                         ":check": check.to_item(),
-                        ":arn": check.subscription_arn,
+                        ":arn": subscription_arn,
                     },
                 )
         except ClientError as error:
@@ -233,17 +225,17 @@ class SubscriptionStore:
         *,
         message_time: datetime,
         at: datetime,
+        removed: tuple[str, ...] = (),
     ) -> bool:
         assignments = ["#status = :status", "statusSince = :since", "updatedAt = :at"]
+        removals = ", ".join(("lastError", "lastErrorAt", "lastErrorCode", *removed))
         assignments += [f"{name} = :{name}" for name in values]
         newer_or_same = "attribute_not_exists(statusSince) OR statusSince <= :since"
         try:
             with dynamodb_errors("record the subscription"):
                 self._table.update_item(
                     Key={"workflowId": workflow_id, "topicArn": topic_arn},
-                    UpdateExpression=(
-                        f"SET {', '.join(assignments)} REMOVE lastError, lastErrorAt, lastErrorCode"
-                    ),
+                    UpdateExpression=(f"SET {', '.join(assignments)} REMOVE {removals}"),
                     ConditionExpression=newer_or_same,
                     ExpressionAttributeNames={"#status": "status"},
                     ExpressionAttributeValues={

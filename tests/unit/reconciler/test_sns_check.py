@@ -17,7 +17,7 @@ from snsflow.sns_check import (
     SubscriptionChecker,
     classify,
 )
-from snsflow.store.subscriptions import SnsCheckResult, SubscriptionStore
+from snsflow.store.subscriptions import SnsCheck, SnsCheckResult, SubscriptionStore
 from snsflow.store.workflows import WorkflowRecord
 
 if TYPE_CHECKING:
@@ -259,7 +259,7 @@ def test_access_denied_leaves_the_record_as_it_was(world: World) -> None:
     assert world.result("orders", topic) is SnsCheckResult.SUBSCRIBED
 
 
-def test_a_check_of_an_arn_the_record_no_longer_holds_is_void(world: World) -> None:
+def test_a_new_confirmation_voids_the_check(world: World) -> None:
     topic = world.subscribed("orders", "orders", endpoint="https://other.example/hook")
     world.checker().run([_workflow("orders")])
     assert world.result("orders", topic) is SnsCheckResult.OTHER_ENDPOINT
@@ -276,3 +276,32 @@ def test_a_check_of_an_arn_the_record_no_longer_holds_is_void(world: World) -> N
     assert world.result("orders", topic) is None
     world.checker().run([_workflow("orders")])
     assert world.result("orders", topic) is SnsCheckResult.SUBSCRIBED
+
+
+def test_a_check_of_an_arn_the_record_no_longer_holds_is_not_written(world: World) -> None:
+    topic = world.subscribed("orders", "orders")
+    [record] = world.store.list_for_workflow("orders")
+    later = START + timedelta(minutes=1)
+    # The webhook confirms again (another ARN) while the reconciler asks about the old one.
+    world.store.mark_confirmed(
+        "orders", topic, subscription_arn=f"{topic}:new", message_time=later, at=later
+    )
+    check = SnsCheck(result=SnsCheckResult.NOT_FOUND, checked_at=later)
+
+    assert not world.store.record_sns_check("orders", topic, record.subscription_arn or "", check)
+    assert world.result("orders", topic) is None
+
+
+def test_an_arn_sns_does_not_have_is_not_asked_about_again(world: World) -> None:
+    topic = world.subscribed("orders", "orders")
+    [listed] = world.sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    world.sns.unsubscribe(SubscriptionArn=listed["SubscriptionArn"])
+    checker = world.checker()
+    checker.run([_workflow("orders")])
+    assert world.result("orders", topic) is SnsCheckResult.NOT_FOUND
+    world.calls.names.clear()
+
+    report = checker.run([_workflow("orders")])
+
+    assert report.sns_checked == 0
+    assert world.calls.count("GetSubscriptionAttributes") == 0

@@ -295,8 +295,8 @@ def _checked(log: Log, result: SnsCheckResult) -> list[SubscriptionRecord]:
     log.subscriptions.mark_confirmed(
         "order-events", TOPIC, subscription_arn=SUBSCRIPTION_ARN, message_time=START, at=START
     )
-    check = SnsCheck(result=result, checked_at=log.clock.now, subscription_arn=SUBSCRIPTION_ARN)
-    assert log.subscriptions.record_sns_check("order-events", TOPIC, check)
+    check = SnsCheck(result=result, checked_at=log.clock.now)
+    assert log.subscriptions.record_sns_check("order-events", TOPIC, SUBSCRIPTION_ARN, check)
     return log.subscriptions.list_for_workflow("order-events")
 
 
@@ -346,12 +346,8 @@ def test_sns_still_subscribed_after_an_unsubscribe_confirmation_reads_confirmed(
 
     # ...and SNS, asked later, still has the subscription delivering here.
     log.clock.now += timedelta(minutes=5)
-    check = SnsCheck(
-        result=SnsCheckResult.SUBSCRIBED,
-        checked_at=log.clock.now,
-        subscription_arn=SUBSCRIPTION_ARN,
-    )
-    assert log.subscriptions.record_sns_check("order-events", TOPIC, check)
+    check = SnsCheck(result=SnsCheckResult.SUBSCRIBED, checked_at=log.clock.now)
+    assert log.subscriptions.record_sns_check("order-events", TOPIC, SUBSCRIPTION_ARN, check)
     records = log.subscriptions.list_for_workflow("order-events")
 
     assert log.reader.health("order-events", records)[0][TOPIC].health == "confirmed"
