@@ -168,10 +168,10 @@ class SubscriptionChecker:
         if self._max_checks < 1:
             return report
         checkable = [
-            (workflow, record, region)
+            (workflow, record, arn, region)
             for workflow in sorted(workflows, key=lambda w: w.workflow_id)
             for record in self._subscriptions_of(workflow, report)
-            if record.subscription_arn
+            if (arn := record.subscription_arn)
             and not _gone(record)
             and (region := self._region(record.topic_arn)) is not None
         ]
@@ -181,8 +181,7 @@ class SubscriptionChecker:
         count = min(self._max_checks, len(checkable))
         self._next = first + count
         for i in range(count):
-            workflow, record, region = checkable[(first + i) % len(checkable)]
-            self._check(workflow, record, region, report)
+            self._check(*checkable[(first + i) % len(checkable)], report)
         return report
 
     def _subscriptions_of(
@@ -207,10 +206,10 @@ class SubscriptionChecker:
         self,
         workflow: WorkflowRecord,
         record: SubscriptionRecord,
+        arn: str,
         region: str,
         report: SnsCheckReport,
     ) -> None:
-        arn = record.subscription_arn or ""
         report.sns_checked += 1
         try:
             result = classify(self._sns.attributes(arn, region), workflow.workflow_id)
