@@ -456,9 +456,7 @@ class ActionService:
             )
 
         if workflow.state_machine_type == "EXPRESS":
-            raise refuse(
-                "Step Functions redrives STANDARD executions only (this is EXPRESS); re-run it"
-            )
+            raise refuse("Step Functions redrives STANDARD executions only (this is EXPRESS)")
         if record.status not in REDRIVABLE_STATUSES:
             allowed = ", ".join(s.value for s in REDRIVABLE_STATUSES)
             raise refuse(f"it is {record.status.value}; only {allowed} executions can be")

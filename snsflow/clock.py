@@ -3,7 +3,7 @@ conversion of a caller's time to UTC, which every time given from outside goes t
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 
 def utc_now() -> datetime:
@@ -28,3 +28,12 @@ def as_utc(moment: datetime) -> datetime:
         raise ValueError(
             "is out of range: in UTC it falls outside the years 0001 to 9999"
         ) from None
+
+
+def looking_back(moment: datetime, overlap: timedelta) -> datetime:
+    """``moment`` less ``overlap`` in UTC, or the calendar's first instant when that falls before
+    it: a follower's next window, whatever time a misbehaving API answered."""
+    try:
+        return moment.astimezone(UTC) - overlap
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)

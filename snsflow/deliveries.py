@@ -19,6 +19,7 @@ entry is written, and a failed log write is a warning and a metric, never a chan
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 import zlib
 from collections.abc import Callable, Mapping
@@ -155,6 +156,9 @@ class DeliveryLog:
         self._pending: dict[tuple[str, str, str | None, datetime], _PendingRefusals] = {}
         #: When each counter was last written by this instance (its current minute only).
         self._written_at: dict[tuple[str, str, str | None, datetime], datetime] = {}
+        # Lambda runs one request per instance at a time; the local stack's gateway shares one
+        # instance between its threads, where two requests must not take the same counter.
+        self._lock = threading.Lock()
 
     def delivered(
         self,
@@ -201,26 +205,27 @@ class DeliveryLog:
         topic = counter_topic(workflow, sns.topic_arn)
         minute = at.replace(second=0, microsecond=0)
         key = (workflow.workflow_id, code, topic, minute)
-        pending = self._pending.get(key)
-        if pending is None:
-            refusal = Refusal(
-                workflow_id=workflow.workflow_id,
-                code=code,
-                topic_arn=topic,
-                sample=RefusalSample(
-                    at=at,
-                    request_id=request_id,
-                    message_id=sns.message_id,
-                    key_name=key_name,
-                    topic_arn=sns.topic_arn,
-                    message_type=sns.message_type,
-                ),
-            )
-            pending = self._pending[key] = _PendingRefusals(refusal, minute)
-        pending.count += 1
-        if sns.message_type == NOTIFICATION_TYPE:
-            # SNS sends notifications only on a confirmed subscription: the alarm's metric.
-            pending.notifications += 1
+        with self._lock:
+            pending = self._pending.get(key)
+            if pending is None:
+                refusal = Refusal(
+                    workflow_id=workflow.workflow_id,
+                    code=code,
+                    topic_arn=topic,
+                    sample=RefusalSample(
+                        at=at,
+                        request_id=request_id,
+                        message_id=sns.message_id,
+                        key_name=key_name,
+                        topic_arn=sns.topic_arn,
+                        message_type=sns.message_type,
+                    ),
+                )
+                pending = self._pending[key] = _PendingRefusals(refusal, minute)
+            pending.count += 1
+            if sns.message_type == NOTIFICATION_TYPE:
+                # SNS sends notifications only on a confirmed subscription: the alarm's metric.
+                pending.notifications += 1
         self._write_due(at)
 
     def write_due(self) -> None:
@@ -231,22 +236,24 @@ class DeliveryLog:
 
     def _write_due(self, now: datetime) -> None:
         """Write every counter with refusals pending whose last write is an interval old."""
-        for key in list(self._pending):
-            written = self._written_at.get(key)
-            if written is None or now - written >= self._flush_interval:
-                self._write(key, self._pending.pop(key), now)
-        # A counter of an earlier minute is written at most once more: forget it.
-        current = now.replace(second=0, microsecond=0)
-        self._written_at = {
-            key: at
-            for key, at in self._written_at.items()
-            if key[3] >= current or key in self._pending
-        }
+        due: list[_PendingRefusals] = []
+        with self._lock:
+            for key in list(self._pending):
+                written = self._written_at.get(key)
+                if written is None or now - written >= self._flush_interval:
+                    due.append(self._pending.pop(key))
+                    self._written_at[key] = now
+            # A counter of an earlier minute is written at most once more: forget it.
+            current = now.replace(second=0, microsecond=0)
+            self._written_at = {
+                key: at
+                for key, at in self._written_at.items()
+                if key[3] >= current or key in self._pending
+            }
+        for pending in due:
+            self._write(pending, now)
 
-    def _write(
-        self, key: tuple[str, str, str | None, datetime], pending: _PendingRefusals, now: datetime
-    ) -> None:
-        self._written_at[key] = now
+    def _write(self, pending: _PendingRefusals, now: datetime) -> None:
         refusal = pending.refusal
         if pending.notifications:
             self._on_refused_notifications(refusal.workflow_id, pending.notifications)

@@ -30,7 +30,7 @@ from snsflow.cli.stack import (
     run_with_api,
     show_time,
 )
-from snsflow.clock import utc_now
+from snsflow.clock import looking_back, utc_now
 from snsflow.deliveries import DeliveryOutcome
 from snsflow.delivery_reads import Delivery
 from snsflow.query import MAX_PAGE_SIZE
@@ -159,7 +159,7 @@ def follow(
     polls = 1
     while max_polls is None or polls < max_polls:
         sleep(interval)
-        horizon = (follower.newest or clock()) - FOLLOW_OVERLAP
+        horizon = looking_back(follower.newest or clock(), FOLLOW_OVERLAP)
         try:
             follower.poll(horizon, MAX_PAGE_SIZE)
         except ApiRequestError as error:

@@ -29,7 +29,7 @@ from snsflow.cli.stack import (
     run_with_api,
     show_time,
 )
-from snsflow.clock import utc_now
+from snsflow.clock import looking_back, utc_now
 from snsflow.query import MAX_PAGE_SIZE, Action, Execution, ExecutionDetail, ExecutionPage
 from snsflow.store.executions import ExecutionStatus
 
@@ -370,10 +370,7 @@ class Watcher:
         newest seen, less an overlap."""
         times = [received for status, received in self.seen.values() if not status.is_terminal]
         times.append(max((received for _, received in self.seen.values()), default=self.started))
-        try:
-            return min(times).astimezone(UTC) - WATCH_OVERLAP
-        except OverflowError:  # a time UTC cannot hold, from a misbehaving API: from the start
-            return datetime.min.replace(tzinfo=UTC)
+        return looking_back(min(times), WATCH_OVERLAP)
 
     def _since(self, since: datetime) -> list[Execution]:
         items: list[Execution] = []

@@ -1,5 +1,6 @@
 """An EXPRESS workflow's run on the page: Step Functions keeps no history for EXPRESS runs and
-cannot redrive them, and the detail panel says so instead of asking."""
+cannot redrive them (nor may snsflow re-run them yet), and the detail panel says so instead
+of asking, and offers no action."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def local_stack() -> Iterator[LocalStack]:
         yield stack
 
 
-def test_an_express_run_says_it_has_no_history_and_offers_no_redrive(
+def test_an_express_run_says_it_has_no_history_and_offers_no_action(
     driver: Driver, tab: Tab
 ) -> None:
     assert driver.stack.workflow(EXPRESS_WORKFLOW).state_machine_type == "EXPRESS"
@@ -59,7 +60,8 @@ def test_an_express_run_says_it_has_no_history_and_offers_no_redrive(
         "The input, output and error here are all there is."
     )
     expect(page.get_by_test_id("history-state")).to_have_count(0)
-    expect(page.get_by_test_id("rerun")).to_be_visible()  # a finished run may run again
+    # Neither action applies to an EXPRESS run (the API refuses both with a 409).
+    expect(page.get_by_test_id("rerun")).to_have_count(0)
     expect(page.get_by_test_id("redrive")).to_have_count(0)
     assert not [url for url in asked if url.endswith("/history")]
     assert tab.page_errors == []

@@ -214,12 +214,19 @@ def signed_content(raw: bytes) -> dict[str, Any] | None:
     return signed_fields(document)
 
 
+def written_message_id(params: dict[str, Any]) -> str:
+    """The SNS MessageId an executions-table write is for: its key is
+    ``<workflowId>#<MessageId>`` (an update names the key, a put the whole item)."""
+    item = params["Key"] if "Key" in params else params["Item"]
+    return str(item["recordKey"]).split("#", 1)[1]
+
+
 def assert_only_genuine_effects(record: Ledger, stack: Stack, genuine: list[Genuine]) -> None:
     """Every claim, start and confirmation is for content SNS signed, exactly as signed."""
     by_id = {message.fields["MessageId"]: message for message in genuine}
     for _operation, params in record.writes:
         if params["TableName"].endswith("executions"):
-            assert params["Key"]["messageId"] in by_id
+            assert written_message_id(params) in by_id
     for start in record.starts:
         execution_input = json.loads(start["input"])
         original = by_id[execution_input["messageId"]].fields

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from snsflow.executions import execution_name
 from snsflow.local.stack import LocalStack
 from tests.security.budget import cases
-from tests.security.support import Genuine, Ledger, ledger, signed_content
+from tests.security.support import Genuine, Ledger, ledger, signed_content, written_message_id
 from tests.support.raw_http import exchange
 from tests.support.sns import SnsTestSigner, TestCertificate
 
@@ -103,7 +103,7 @@ def assert_answer(target: Target, status: int, body: bytes, sent: bytes | None) 
 def assert_only_genuine_effects(target: Target, record: Ledger) -> None:
     for _operation, params in record.writes:
         if params["TableName"].endswith("executions"):
-            assert params["Key"]["messageId"] in target.by_id
+            assert written_message_id(params) in target.by_id
     for start in record.starts:
         execution_input = json.loads(start["input"])
         original = target.by_id[execution_input["messageId"]].fields

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from snsflow.clock import as_utc
+from snsflow.clock import as_utc, looking_back
 
 #: Every offset a time zone can have (datetime allows up to a minute short of 24 hours).
 offsets = st.integers(-(24 * 60 - 1), 24 * 60 - 1).map(lambda m: timezone(timedelta(minutes=m)))
@@ -57,3 +57,11 @@ def test_any_aware_time_is_converted_or_refused_as_a_value_error(
     else:
         with pytest.raises(ValueError, match="out of range"):
             as_utc(aware)
+
+
+def test_looking_back_stops_at_the_calendars_first_instant() -> None:
+    moment = datetime(2026, 12, 5, 8, 0, tzinfo=timezone(timedelta(hours=2)))
+    expected = datetime(2026, 12, 5, 5, 58, 30, tzinfo=UTC)
+    assert looking_back(moment, timedelta(seconds=90)) == expected
+    near_start = datetime(1, 1, 1, 0, 0, 10, tzinfo=UTC)
+    assert looking_back(near_start, timedelta(seconds=90)) == datetime.min.replace(tzinfo=UTC)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -280,3 +283,48 @@ def test_what_is_pending_goes_out_with_a_request_that_logs_nothing(log: Log) -> 
 
     [counter] = _all_items(log)
     assert counter["count"] == 5
+
+
+CODES = ("invalid_api_key", "missing_api_key", "revoked_api_key", "key_not_bound")
+
+
+def test_threads_sharing_one_log_lose_no_refusal_and_never_fail() -> None:
+    """The local stack's gateway serves requests on threads that share one function instance:
+    two of them writing the same counter once raised KeyError in the authorizer."""
+    counted: list[int] = []
+    counting = threading.Lock()
+
+    class SlowStore:
+        def put(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def count(self, *args: Any, **kwargs: Any) -> None:
+            time.sleep(0.0005)  # a write's round trip, so that threads overlap inside it
+            with counting:
+                counted.append(kwargs["count"])
+
+    shared = DeliveryLog(SlowStore(), SHAPE, clock=lambda: START, flush_interval=timedelta(0))
+    sns = SnsHeaders.of({"x-amz-sns-topic-arn": TOPIC})
+    errors: list[BaseException] = []
+
+    def refuse_many(thread: int) -> None:
+        try:
+            for i in range(200):
+                code = CODES[(thread + i) % len(CODES)]  # several counters pending at once
+                shared.refused(Workflow(), code, sns, request_id=f"t{thread}-{i}")
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=refuse_many, args=(n,)) for n in range(8)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, inside the counter's code
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+
+    assert errors == []
+    assert sum(counted) == 8 * 200
