@@ -8,11 +8,12 @@ that module). Every call figure is set beside the floor any design must pay for 
 one read for a cold key, none for a cached one), as a ratio.
 
 The headline write units (``write_units`` in the results): an accepted STANDARD notification
-end to end (the webhook's claim and mark RUNNING, then the status function's two events:
-RUNNING, refused by its condition as the webhook got there first, and the terminal one with
-the run's output), a redelivery of a message whose run has finished, and a refused delivery.
-``write_units_before`` keeps the first figures measured, with the commit of the code they
-measured; every later run carries it over, so the file always shows before → after.
+end to end (the webhook's claim and mark RUNNING, then the status function's one event, the
+terminal one with the run's output: the stack's rule forwards no RUNNING event), a redelivery of
+a message whose run has finished, and a refused delivery. ``write_units_before`` keeps the
+first figures measured, with the commit of the code they measured, and ``write_units_history``
+every figure measured before the current one (oldest first, each with its commit); every later
+run carries both over, so the file always shows before → after.
 
 Usage: ``.venv/bin/python bench/calls.py``; writes ``bench/results/calls.json``.
 """
@@ -228,11 +229,9 @@ class Handlers:
 
         self._status.lambda_handler(event, LambdaContext())
 
-    def run_events(
-        self, workflow_id: str, message_id: str, output: str
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The RUNNING and SUCCEEDED status events Step Functions sends for the execution of a
-        message (from its DescribeExecution answer), the run ending with ``output``."""
+    def end_event(self, workflow_id: str, message_id: str, output: str) -> dict[str, Any]:
+        """The SUCCEEDED status event the stack's rule forwards for the execution of a message
+        (from its DescribeExecution answer), the run ending with ``output``."""
         from snsflow import aws
         from snsflow.executions import execution_name
         from tests.support.apigw import execution_status_event
@@ -243,9 +242,8 @@ class Handlers:
             + execution_name(message_id)
         )
         description = dict(aws.stepfunctions_client().describe_execution(executionArn=arn))
-        running = execution_status_event(description, status="RUNNING")
         description |= {"status": "SUCCEEDED", "stopDate": datetime.now(UTC), "output": output}
-        return running, execution_status_event(description)
+        return execution_status_event(description)
 
 
 def order_output(message_id: str) -> str:
@@ -404,7 +402,7 @@ def webhook_figures(
             ),
         ]
         first_id = json.loads(first)["MessageId"]
-        running, succeeded = handlers.run_events("order-events", first_id, "{}")
+        succeeded = handlers.end_event("order-events", first_id, "{}")
         figures += [
             measure.figure(
                 "status event, cold container",
@@ -416,10 +414,11 @@ def webhook_figures(
             ),
             measure.figure(
                 "status event, warm",
-                lambda: handlers.status(running),
+                lambda: handlers.status(succeeded),
                 1,
                 "one conditional update of the record",
-                "a late RUNNING after SUCCEEDED: refused by its condition",
+                "the same SUCCEEDED again (EventBridge delivers at least once): refused by its "
+                "condition",
             ),
         ]
         end_to_end, figures_e2e = _accepted_end_to_end(handlers, measure)
@@ -436,27 +435,24 @@ def _accepted_end_to_end(
     handlers: Handlers, measure: Measure
 ) -> tuple[dict[str, Any], list[Figure]]:
     """One accepted STANDARD notification through all its writes, warm: the webhook's claim,
-    StartExecution and mark RUNNING, then the status function's RUNNING event (refused: the
-    record is RUNNING already) and SUCCEEDED event with the example workflow's output; then a
-    redelivery of it, after its run has finished."""
+    StartExecution and mark RUNNING, then the status function's SUCCEEDED event with the example
+    workflow's output; then a redelivery of it, after its run has finished."""
     body = handlers.signer.notification(json.dumps(ORDER), subject="Order paid")
     message_id = json.loads(body)["MessageId"]
     webhook_calls, webhook_charges = measure(lambda: handlers.deliver(body))
-    running, succeeded = handlers.run_events("order-events", message_id, order_output(message_id))
-    running_calls, running_charges = measure(lambda: handlers.status(running))
+    succeeded = handlers.end_event("order-events", message_id, order_output(message_id))
     succeeded_calls, succeeded_charges = measure(lambda: handlers.status(succeeded))
     steps = {
         "webhook: claim, StartExecution, mark RUNNING": webhook_charges,
-        "status event RUNNING (refused: already RUNNING)": running_charges,
         "status event SUCCEEDED (the example workflow's output)": succeeded_charges,
     }
     accepted = Figure(
-        "accepted STANDARD notification, end to end (webhook + 2 status events)",
-        webhook_calls + running_calls + succeeded_calls,
+        "accepted STANDARD notification, end to end (webhook + its status event)",
+        webhook_calls + succeeded_calls,
         3,
         "a durable record, StartExecution, the outcome recorded",
-        "claim, StartExecution, mark RUNNING; status events RUNNING (refused) and SUCCEEDED",
-        webhook_charges + running_charges + succeeded_charges,
+        "claim, StartExecution, mark RUNNING; the status event SUCCEEDED",
+        webhook_charges + succeeded_charges,
     )
     duplicate = measure.figure(
         "redelivery of a notification whose run has finished (duplicate)",
@@ -492,9 +488,9 @@ def reconciler_figures(stack: MotoStack) -> list[Figure]:
         Measure(stack).figure(
             f"reconciler run, nothing to do ({workflows} workflows)",
             lambda: reconciler_handler.lambda_handler({}, LambdaContext()),
-            1 + workflows,
+            1 + 2 * workflows,
             "list the workflows, then per workflow one query of its open records (RECEIVED and "
-            "RUNNING share their index key)",
+            "RUNNING share their index key) and one of its subscriptions",
         )
     ]
 
@@ -592,6 +588,25 @@ def write_units_before(headline: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def write_units_history(headline: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every headline measured before this one, oldest first, each with the commit of the code
+    it measured: the previous results' history, plus their own headline if this one differs."""
+    previous = previous_results("calls")
+    history: list[dict[str, Any]] = list(
+        previous.get("write_units_history") or [previous.get("write_units_before", {})]
+    )
+    last = previous.get("write_units")
+    if last is not None and last != headline:
+        history.append(
+            {
+                **last,
+                "design_commit": previous["design_commit"],
+                "measured_on": previous["generated_at"][:10],
+            }
+        )
+    return [entry for entry in history if entry]
+
+
 def main() -> int:
     use_project_imports()
     with moto_stack() as stack:
@@ -613,6 +628,7 @@ def main() -> int:
         "refused": as_number(by_name["forged notification refused"].write_units),
     }
     before = write_units_before(headline)
+    history = write_units_history(headline)
     print(f"\nwrite units per delivery: {headline} (before: {before})")
     for step in end_to_end["steps"]:
         print(f"  {step['step']}: {step['write_units']}")
@@ -640,6 +656,7 @@ def main() -> int:
             "design_commit": design_commit(),
             "write_units": headline,
             "write_units_before": before,
+            "write_units_history": history,
             "write_units_end_to_end": end_to_end,
             "results": {figure.name: figure.to_json() for figure in figures},
             "execution_records": sizes,

@@ -3,7 +3,7 @@ a rate of notifications meets first.
 
 Notifications go through the real handlers on moto (the stack of ``bench/calls.py``), each
 STANDARD notification end to end: the webhook's delivery (claim, StartExecution, mark RUNNING)
-and the status function's RUNNING and SUCCEEDED events. The capacity meter
+and the status function's SUCCEEDED event (the one the stack's rule forwards). The capacity meter
 (``bench/meter.py``) records every write unit with the table or index and the partition key
 value it lands on. From those charges the model takes, per table and index, the units each
 partition key receives per notification, and scales them to 100, 1,000 and 10,000
@@ -121,11 +121,11 @@ def quotas() -> list[Quota]:
             "API Gateway quotas",
         ),
         Quota(
-            "Lambda concurrency (1,000; ~85 ms per notification)",
+            "Lambda concurrency (1,000; ~70 ms per notification)",
             1_000,
-            0.085,
+            0.070,
             False,
-            "Lambda quotas; webhook 50 ms + authorizer 5 ms + 2 status events x 15 ms, the "
+            "Lambda quotas; webhook 50 ms + authorizer 5 ms + 1 status event x 15 ms, the "
             "durations docs/performance.md assumes",
         ),
     ]
@@ -345,11 +345,7 @@ def simulate(stack: MotoStack, workflow_ids: Sequence[str]) -> list[list[Charge]
             message_id = json.loads(body)["MessageId"]
             stack.meter.take()
             handlers.deliver(body, workflow_id)
-            running, succeeded = handlers.run_events(
-                workflow_id, message_id, order_output(message_id)
-            )
-            handlers.status(running)
-            handlers.status(succeeded)
+            handlers.status(handlers.end_event(workflow_id, message_id, order_output(message_id)))
             at = f"{number:08d}"  # increasing, as a delivery log's times are
             per_notification.append(
                 stack.meter.take() + modelled_charges(workflow_id, message_id, at)

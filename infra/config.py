@@ -12,7 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from snsflow.firewall import (
     DEFAULT_THROTTLE_BURST_LIMIT,
@@ -29,6 +36,18 @@ LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
     3288, 3653,
 )  # fmt: skip
+
+
+class ProvisionedCapacity(BaseModel):
+    """Provisioned capacity with auto scaling, for each busy table and each of its indexes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min_write: int
+    max_write: int
+    min_read: int
+    max_read: int
+    target_utilization: int
 
 
 class ConfigError(ValueError):
@@ -110,6 +129,29 @@ class StackConfig(BaseModel):
     delivery_log_retention_days: int = Field(
         default=7, alias="deliveryLogRetentionDays", ge=1, le=90
     )
+    #: How the tables whose writes follow the notification rate (the execution records and the
+    #: delivery log) pay: per request, or for provisioned capacity that auto scaling keeps at
+    #: ``provisionedTargetUtilization`` percent of use, between the limits below (each table
+    #: and each index on its own). Provisioned is cheaper at a steady high rate only.
+    table_capacity: Literal["onDemand", "provisioned"] = Field(
+        default="onDemand", alias="tableCapacity"
+    )
+    provisioned_min_write_capacity: int = Field(
+        default=5, alias="provisionedMinWriteCapacity", ge=1, le=40_000
+    )
+    provisioned_max_write_capacity: int = Field(
+        default=10_000, alias="provisionedMaxWriteCapacity", ge=1, le=40_000
+    )
+    provisioned_min_read_capacity: int = Field(
+        default=5, alias="provisionedMinReadCapacity", ge=1, le=40_000
+    )
+    provisioned_max_read_capacity: int = Field(
+        default=1_000, alias="provisionedMaxReadCapacity", ge=1, le=40_000
+    )
+    #: DynamoDB auto scaling takes a target between 20 and 90 percent.
+    provisioned_target_utilization: int = Field(
+        default=70, alias="provisionedTargetUtilization", ge=20, le=90
+    )
 
     @field_validator("log_retention_days")
     @classmethod
@@ -117,6 +159,31 @@ class StackConfig(BaseModel):
         if value not in LOG_RETENTION_DAYS:
             raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
         return value
+
+    @model_validator(mode="after")
+    def _capacity_limits_in_order(self) -> StackConfig:
+        for kind in ("write", "read"):
+            low = getattr(self, f"provisioned_min_{kind}_capacity")
+            high = getattr(self, f"provisioned_max_{kind}_capacity")
+            if low > high:
+                raise ValueError(
+                    f"provisionedMin{kind.title()}Capacity ({low}) is above "
+                    f"provisionedMax{kind.title()}Capacity ({high})"
+                )
+        return self
+
+    @property
+    def provisioned_capacity(self) -> ProvisionedCapacity | None:
+        """The capacity of the busy tables, or None for on-demand."""
+        if self.table_capacity == "onDemand":
+            return None
+        return ProvisionedCapacity(
+            min_write=self.provisioned_min_write_capacity,
+            max_write=self.provisioned_max_write_capacity,
+            min_read=self.provisioned_min_read_capacity,
+            max_read=self.provisioned_max_read_capacity,
+            target_utilization=self.provisioned_target_utilization,
+        )
 
     @property
     def firewall_settings(self) -> FirewallSettings:

@@ -18,9 +18,8 @@ from constructs import Construct
 
 from infra.nag import acknowledge
 from infra.permissions import FunctionName
+from snsflow.status import EVENT_STATUSES
 
-#: The statuses an execution record can take after RECEIVED (the contract's list).
-RECORDED_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 #: SQS's longest: time to notice the alarm, read the events and act.
 FAILED_EVENTS_RETENTION = Duration.days(14)
 
@@ -43,7 +42,7 @@ class ExecutionEvents(Construct):
             "reconciler": _failed_events_queue(self, "ReconcilerFailedEvents"),
         }
         # Step Functions sends these for STANDARD workflows only, best effort: the reconciler
-        # settles whatever they miss.
+        # settles whatever they miss. Ends only: a start is recorded by whoever starts the run.
         events.Rule(
             self,
             "StatusChanges",
@@ -53,7 +52,7 @@ class ExecutionEvents(Construct):
                 detail_type=["Step Functions Execution Status Change"],
                 detail={
                     "stateMachineArn": state_machine_arns,
-                    "status": list(RECORDED_STATUSES),
+                    "status": list(EVENT_STATUSES),
                 },
             ),
             targets=[

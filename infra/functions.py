@@ -176,6 +176,20 @@ def _grant(role: iam.Role, access: FunctionAccess, targets: GrantTargets) -> Non
                 resources=[machine.arn for machine in machines],
             )
         )
+    if access.account_topic_actions:
+        topics = Stack.of(role).format_arn(
+            service="sns", region="*", resource="*", arn_format=ArnFormat.NO_RESOURCE_NAME
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(actions=list(access.account_topic_actions), resources=[topics])
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sns:*:<AWS::AccountId>:*]",
+            "Reads subscription attributes only (GetSubscriptionAttributes), of topics in this "
+            "stack's account: the topics are subscribed outside the stack, in any region, so "
+            "their names and regions are not known at deploy time.",
+        )
     if access.execution_actions and machines:
         executions = [executions_arn(role, machine.name) for machine in machines]
         role.add_to_policy(

@@ -45,6 +45,9 @@ RECONCILER_METRICS = (
     "ReconcilerStartFailures",
     "ReconcilerCheckFailures",
     "ReconcilerRunsFailed",
+    # Subscription records whose check against SNS changed, and checks that could not be made.
+    "ReconcilerSnsCheckChanges",
+    "ReconcilerSnsCheckFailures",
 )
 #: Counted from the access log: requests answered 401 or 403 (refused key, bad signature, topic
 #: not allowed).

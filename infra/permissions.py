@@ -2,8 +2,9 @@
 
 Every function has a role of its own holding exactly these statements, plus writing to its own
 log group and sending X-Ray traces. Resources are always this stack's tables, indexes, state
-machines and executions: nothing is granted on ``*`` except X-Ray, which has no resource-level
-permissions.
+machines and executions, and for reading SNS subscriptions the topics of the stack's own account
+(``arn:<partition>:sns:*:<account>:*``: subscriptions are made outside the stack, to topics of
+any region): nothing is granted on ``*`` except X-Ray, which has no resource-level permissions.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class FunctionAccess:
     state_machine_actions: tuple[str, ...] = ()
     #: Step Functions actions on the executions of the workflows' state machines.
     execution_actions: tuple[str, ...] = ()
+    #: SNS actions on the topics (and so their subscriptions) of the stack's own account.
+    account_topic_actions: tuple[str, ...] = ()
 
 
 ACCESS: dict[FunctionName, FunctionAccess] = {
@@ -84,10 +87,12 @@ ACCESS: dict[FunctionName, FunctionAccess] = {
         ),
     ),
     # Finds claims stuck in RECEIVED (starts them) and runs RUNNING past a while (describes
-    # them); moves the records of the executions table deployed before issue 15 to today's.
+    # them); moves the records of the executions table deployed before issue 15 to today's;
+    # checks subscription records against SNS (writing a record when SNS's answer changed).
     "reconciler": FunctionAccess(
         tables=(
             TableGrant(WORKFLOWS, ("dynamodb:Scan",)),
+            TableGrant(SUBSCRIPTIONS, ("dynamodb:Query", "dynamodb:UpdateItem")),
             TableGrant(
                 EXECUTIONS, ("dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:PutItem")
             ),
@@ -96,6 +101,7 @@ ACCESS: dict[FunctionName, FunctionAccess] = {
         ),
         state_machine_actions=("states:StartExecution",),
         execution_actions=("states:DescribeExecution",),
+        account_topic_actions=("sns:GetSubscriptionAttributes",),
     ),
     # The API and the executions page: workflows (one or all), executions through the
     # key-only indexes (newest first, by status, by execution id) and then the records

@@ -36,7 +36,12 @@ class SnsflowStack(Stack):
         workflows = load_workflows(config.workflows_path)
         _check_output_names(workflows)
 
-        self.data = DataTables(self, "Data", deletion_protection=config.deletion_protection)
+        self.data = DataTables(
+            self,
+            "Data",
+            deletion_protection=config.deletion_protection,
+            capacity=config.provisioned_capacity,
+        )
         self.workflows = Workflows(
             self,
             "Workflows",

@@ -40,18 +40,28 @@ CLIENT_CONFIG = Config(
 class _Target:
     endpoint_url: str | None = None
     region_name: str | None = None
+    #: SNS at an endpoint of its own: the local stack's SNS is not moto.
+    sns_endpoint_url: str | None = None
 
 
 _target = _Target()
 
 
-def configure(*, endpoint_url: str | None = None, region_name: str | None = None) -> None:
-    """Point every client built from now on at ``endpoint_url`` / ``region_name``.
+def configure(
+    *,
+    endpoint_url: str | None = None,
+    region_name: str | None = None,
+    sns_endpoint_url: str | None = None,
+) -> None:
+    """Point every client built from now on at ``endpoint_url`` / ``region_name``, and SNS
+    clients at ``sns_endpoint_url`` if given (else at ``endpoint_url``).
 
     ``None`` keeps boto3's own resolution (environment, profile, instance role).
     """
     global _target  # the factory's single piece of process state
-    _target = _Target(endpoint_url=endpoint_url, region_name=region_name)
+    _target = _Target(
+        endpoint_url=endpoint_url, region_name=region_name, sns_endpoint_url=sns_endpoint_url
+    )
     reset()
 
 
@@ -74,7 +84,9 @@ def reset() -> None:
 @cache
 def _session() -> boto3.session.Session:
     session = boto3.session.Session(region_name=_target.region_name)
-    if session.get_credentials() is None and _is_local(_target.endpoint_url):
+    if session.get_credentials() is None and (
+        _is_local(_target.endpoint_url) or _is_local(_target.sns_endpoint_url)
+    ):
         # The local stack accepts any signature; without this boto3 refuses to sign at all.
         return boto3.session.Session(
             region_name=_target.region_name,
@@ -112,8 +124,14 @@ def stepfunctions_client() -> SFNClient:
 
 
 @cache
-def sns_client() -> SNSClient:
-    return _session().client("sns", endpoint_url=_target.endpoint_url, config=CLIENT_CONFIG)
+def sns_client(region_name: str | None = None) -> SNSClient:
+    """SNS in ``region_name`` (a topic's region; None: the configured one)."""
+    return _session().client(
+        "sns",
+        endpoint_url=_target.sns_endpoint_url or _target.endpoint_url,
+        region_name=region_name,
+        config=CLIENT_CONFIG,
+    )
 
 
 @cache

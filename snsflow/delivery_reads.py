@@ -27,7 +27,11 @@ from snsflow.query import (
 )
 from snsflow.store.deliveries import delivery_partition, refusal_partition
 from snsflow.store.dynamodb import format_time, parse_time
-from snsflow.store.subscriptions import SubscriptionRecord, SubscriptionStatus
+from snsflow.store.subscriptions import (
+    SnsCheckResult,
+    SubscriptionRecord,
+    SubscriptionStatus,
+)
 
 #: Entries per delivery shard the health read looks at (newest first): enough to see every
 #: topic of a workflow that delivers less than this per shard in the log's retention.
@@ -36,6 +40,13 @@ _ACCEPTED = frozenset({DeliveryOutcome.ACCEPTED.value, DeliveryOutcome.DUPLICATE
 _CONFIRMATION_TYPE = "SubscriptionConfirmation"
 
 Health = Literal["pending", "confirmed", "failing", "unsubscribed", "refused", "silent"]
+
+#: Why a health is not what the webhook saw: SNS said otherwise (:mod:`snsflow.sns_check`).
+_SNS_REASONS = {
+    SnsCheckResult.NOT_FOUND: "checked against SNS: the subscription no longer exists",
+    SnsCheckResult.OTHER_ENDPOINT: "checked against SNS: subscribed to another endpoint",
+    SnsCheckResult.PENDING: "checked against SNS: pending confirmation",
+}
 
 
 class RefusalSampleView(ApiModel):
@@ -74,6 +85,8 @@ class DeliveryPage(ApiModel):
 
 class SubscriptionHealth(ApiModel):
     health: Health
+    #: Set when SNS's answer decided ``health`` against what the webhook saw.
+    health_reason: str | None = None
     last_delivery_at: UtcTime | None = None
     last_accepted_at: UtcTime | None = None
     refusals_last_hour: int = 0
@@ -260,23 +273,57 @@ class DeliveryReader:
             default=None,
         )
         hour = sum(c.count for c in refusals if c.at >= now - timedelta(hours=1))
-        health = _judge(
-            record,
-            last_accepted=last_accepted,
-            last_delivery=last_delivery,
-            last_refusal_at=last_refusal_at,
-            refusals_last_hour=hour,
-            refused_confirmation=any(_is_confirmation(c) for c in refusals),
-            silent_since=now - self._silent_after if complete else None,
+        health, reason = _sns_verdict(record, last_accepted) or (
+            _judge(
+                _as_sns_has_it(record),
+                last_accepted=last_accepted,
+                last_delivery=last_delivery,
+                last_refusal_at=last_refusal_at,
+                refusals_last_hour=hour,
+                refused_confirmation=any(_is_confirmation(c) for c in refusals),
+                silent_since=now - self._silent_after if complete else None,
+            ),
+            None,
         )
         return SubscriptionHealth(
             health=health,
+            health_reason=reason,
             last_delivery_at=last_delivery,
             last_accepted_at=last_accepted,
             refusals_last_hour=hour,
             refusals_last_day=sum(c.count for c in refusals),
             last_refusal_code=latest_refusal.code if latest_refusal else record.last_error_code,
         )
+
+
+def _sns_verdict(
+    record: SubscriptionRecord, last_accepted: datetime | None
+) -> tuple[Health, str] | None:
+    """Rule 0 of docs/deliveries.md: what SNS said when the reconciler last checked wins over
+    what the webhook saw, unless a notification was accepted since (what arrives wins)."""
+    check = record.sns_check
+    if check is None or (last_accepted is not None and last_accepted > check.checked_at):
+        return None
+    if check.result in (SnsCheckResult.NOT_FOUND, SnsCheckResult.OTHER_ENDPOINT):
+        return "unsubscribed", _SNS_REASONS[check.result]
+    if check.result is SnsCheckResult.PENDING:
+        return "pending", _SNS_REASONS[check.result]
+    return None
+
+
+def _as_sns_has_it(record: SubscriptionRecord) -> SubscriptionRecord:
+    """An unsubscribed record that SNS found subscribed here after its UnsubscribeConfirmation
+    arrived (a relayed or replayed one) goes on as confirmed."""
+    check = record.sns_check
+    if (
+        check is not None
+        and check.result is SnsCheckResult.SUBSCRIBED
+        and record.status is SubscriptionStatus.UNSUBSCRIBED
+        and record.unsubscribed_at is not None
+        and check.checked_at > record.unsubscribed_at
+    ):
+        return record.model_copy(update={"status": SubscriptionStatus.CONFIRMED})
+    return record
 
 
 def _judge(

@@ -39,7 +39,12 @@ from snsflow.executions import MAX_EXECUTION_NAME_LENGTH
 from snsflow.pagination import PageTokenError, PageTokens
 from snsflow.store.execution_queries import ListedExecution, ListPosition
 from snsflow.store.executions import ExecutionRecord, ExecutionStatus, format_time
-from snsflow.store.subscriptions import SubscriptionRecord, SubscriptionStatus
+from snsflow.store.subscriptions import (
+    SnsCheck,
+    SnsCheckResult,
+    SubscriptionRecord,
+    SubscriptionStatus,
+)
 from snsflow.store.workflows import WorkflowRecord
 from snsflow.workflows import WORKFLOW_ID_PATTERN
 
@@ -56,7 +61,7 @@ _EXECUTION_ID = re.compile(
 _WORKFLOW_ID = re.compile(WORKFLOW_ID_PATTERN)
 #: A bare SNS MessageId (SNS sends UUIDs): never an execution id, which holds a ".".
 _MESSAGE_ID = re.compile(r"[A-Za-z0-9-]{1,100}")
-_UNSHOWN_SUBSCRIPTION_FIELDS = {"workflow_id", "subscription_arn", "last_error_code"}
+_UNSHOWN_SUBSCRIPTION_FIELDS = {"workflow_id", "subscription_arn", "last_error_code", "sns_check"}
 
 Clock = Callable[[], datetime]
 #: ISO 8601 UTC with milliseconds and a ``Z``, as stored.
@@ -142,6 +147,18 @@ class ApiModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
+class SnsCheckView(ApiModel):
+    """What SNS said of the subscription when the reconciler last checked (snsflow.sns_check):
+    ``at`` is when it first said so; every check since agreed."""
+
+    result: SnsCheckResult
+    at: UtcTime
+
+    @classmethod
+    def of(cls, check: SnsCheck | None) -> SnsCheckView | None:
+        return cls(result=check.result, at=check.checked_at) if check is not None else None
+
+
 class Subscription(ApiModel):
     """What snsflow knows of a topic's subscription to a workflow (never its ARN: whoever
     holds it could unsubscribe the endpoint)."""
@@ -156,11 +173,15 @@ class Subscription(ApiModel):
     last_error_at: UtcTime | None = None
     #: Derived from the delivery log when read (snsflow.delivery_reads, docs/deliveries.md).
     health: str | None = None
+    #: Why ``health`` differs from what the webhook saw (SNS said otherwise), else None.
+    health_reason: str | None = None
     last_delivery_at: UtcTime | None = None
     last_accepted_at: UtcTime | None = None
     refusals_last_hour: int = 0
     refusals_last_day: int = 0
     last_refusal_code: str | None = None
+    #: None: not checked against SNS (a topic of another account, or not yet).
+    checked_against_sns: SnsCheckView | None = None
 
 
 class WorkflowView(ApiModel):
@@ -521,6 +542,7 @@ class QueryService:
                     {
                         **s.model_dump(exclude=_UNSHOWN_SUBSCRIPTION_FIELDS),
                         **(h.model_dump() if (h := health.get(s.topic_arn)) else {}),
+                        "checked_against_sns": SnsCheckView.of(s.sns_check),
                     }
                 )
                 for s in sorted(subscriptions, key=lambda s: s.topic_arn)
@@ -552,8 +574,13 @@ def check_execution_id(execution_id: str) -> None:
         )
 
 
+def webhook_path(workflow_id: str) -> str:
+    """The end of a workflow's webhook URL (what follows the API's base URL)."""
+    return f"/webhooks/{workflow_id}"
+
+
 def webhook_url(api_url: str, workflow_id: str) -> str:
-    return f"{api_url.rstrip('/')}/webhooks/{workflow_id}"
+    return f"{api_url.rstrip('/')}{webhook_path(workflow_id)}"
 
 
 def console_url(execution_arn: str) -> str | None:

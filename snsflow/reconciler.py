@@ -1,6 +1,7 @@
 """Converging execution records without SNS or status events (runs on a schedule).
 
-Two passes per workflow, each bounded:
+Two passes per workflow, each bounded, and one over every workflow's subscriptions
+(:mod:`snsflow.sns_check`: the records checked against SNS, when a checker is given):
 
 * claims still ``RECEIVED`` after a grace period had their start fail (and SNS may have given up
   retrying): start them — by the same name and stored input, so never twice;
@@ -27,6 +28,7 @@ from pydantic import BaseModel, ConfigDict
 from snsflow.definitions import EXPRESS_MAX_DURATION
 from snsflow.errors import DependencyUnavailableError
 from snsflow.executions import Clock, ExecutionLauncher
+from snsflow.sns_check import SnsCheckReport, SubscriptionChecker
 from snsflow.status import build_status_change
 from snsflow.stepfunctions import ExecutionDescription
 from snsflow.store.executions import ExecutionRecord, ExecutionStatus, StatusChange
@@ -79,7 +81,7 @@ class ReconcilerLimits(BaseModel):
     max_checks: int
 
 
-class ReconcileReport(BaseModel):
+class ReconcileReport(SnsCheckReport):
     started: int = 0
     start_failures: int = 0
     checked: int = 0
@@ -104,6 +106,7 @@ class Reconciler:
         describer: ExecutionDescriber,
         clock: Clock,
         limits: ReconcilerLimits,
+        subscription_checker: SubscriptionChecker | None = None,
     ) -> None:
         self._workflows = workflows
         self._records = records
@@ -111,6 +114,7 @@ class Reconciler:
         self._describer = describer
         self._clock = clock
         self._limits = limits
+        self._subscription_checker = subscription_checker
 
     def run(self) -> ReconcileReport:
         now = self._clock()
@@ -140,6 +144,9 @@ class Reconciler:
                 self._check_running(found[ExecutionStatus.RUNNING], report)
             else:
                 self._settle_unrecorded(found[ExecutionStatus.RUNNING], now, report)
+        if self._subscription_checker is not None:
+            checks = self._subscription_checker.run(workflows)
+            report = report.model_copy(update=checks.model_dump())
         return report
 
     def _start_stranded(

@@ -188,6 +188,11 @@ class ReconcilerSettings(ExecutionsSettings, LegacyExecutionsSettings):
     max_checks_per_run: int = Field(default=200, ge=1, le=2000)
     #: At most this many records moved per run (two writes and a delete each).
     max_moves_per_run: int = Field(default=2000, ge=1, le=20000)
+    #: Whose records are checked against SNS (``snsflow.sns_check``).
+    subscriptions_table_name: str = Field(min_length=1)
+    #: At most this many GetSubscriptionAttributes calls per run, the next subscriptions in
+    #: turn (0: no check). A record is written only when its result changes.
+    max_subscription_checks_per_run: int = Field(default=50, ge=0, le=1000)
 
 
 class QuerySettings(ExecutionsSettings, DeliveryLogSettings):

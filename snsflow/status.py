@@ -1,9 +1,15 @@
 """Execution outcomes: Step Functions "Execution Status Change" events → execution records.
 
+Only the end of a run is sent here (:data:`EVENT_STATUSES`): its start is written by whoever
+starts it (the webhook and the reconciler mark the record ``RUNNING``, a redrive puts it back to
+``RUNNING``), so an event for it would cost a Lambda run and a write to change nothing.
+
 Events are best effort and may arrive late, twice or out of order. A record only moves forward
-(the store's conditional update), so a late ``RUNNING`` after ``SUCCEEDED`` changes nothing and
-a terminal status is final for its attempt. A redrive starts a new attempt: events carry its
-number (``redriveCount``), and the status of a newer attempt supersedes an older outcome.
+(the store's conditional update), so a terminal status is final for its attempt, and settles a
+record still ``RECEIVED`` (its mark ``RUNNING`` failed) as well as a ``RUNNING`` one; a
+``RUNNING`` event (sent by the rule of a stack deployed before, during its update) changes
+nothing once the record is there. A redrive starts a new attempt: events carry its number
+(``redriveCount``), and the status of a newer attempt supersedes an older outcome.
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ from snsflow.store.executions import (
 from snsflow.store.workflows import WorkflowRecord
 
 logger = logging.getLogger(__name__)
+
+#: The statuses the EventBridge rule sends the status function (``infra/events.py``; the local
+#: stack's stand-in, ``snsflow/local/events.py``, sends the same): the terminal ones.
+EVENT_STATUSES = tuple(status.value for status in ExecutionStatus if status.is_terminal)
 
 
 class ExecutionStatusChange(BaseModel):

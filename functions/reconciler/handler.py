@@ -1,4 +1,5 @@
-"""Scheduled: start stranded claims and settle runs whose status event never came."""
+"""Scheduled: start stranded claims, settle runs whose status event never came, and check
+subscription records against SNS."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from snsflow.clock import utc_now
 from snsflow.executions import CachedWorkflows, ExecutionLauncher
 from snsflow.reconciler import Reconciler, ReconcilerLimits
 from snsflow.settings import ReconcilerSettings
+from snsflow.sns_check import AccountScope, SnsSubscriptionAttributes, SubscriptionChecker
 from snsflow.stepfunctions import StepFunctionsExecutions
 from snsflow.store.executions import ExecutionStore
 from snsflow.store.migration import move_legacy_records
+from snsflow.store.subscriptions import SubscriptionStore
 from snsflow.store.workflows import WorkflowRegistry
 
 logger = Logger()
@@ -26,7 +29,8 @@ tracer = Tracer(patch_modules=("botocore",))  # its AWS calls; nothing else is t
 
 
 @cache
-def _reconciler() -> Reconciler:
+def _reconciler(function_arn: str) -> Reconciler:
+    """Built once per instance; ``function_arn`` (its own) names the stack's account."""
     settings = ReconcilerSettings()
     dynamodb = aws.dynamodb_resource()
     records = ExecutionStore(dynamodb.Table(settings.executions_table_name))
@@ -53,16 +57,24 @@ def _reconciler() -> Reconciler:
             max_starts=settings.max_starts_per_run,
             max_checks=settings.max_checks_per_run,
         ),
+        subscription_checker=SubscriptionChecker(
+            records=SubscriptionStore(dynamodb.Table(settings.subscriptions_table_name)),
+            # A client per topic region, built on first use.
+            sns=SnsSubscriptionAttributes(aws.sns_client),
+            scope=AccountScope.of_function(function_arn),
+            clock=utc_now,
+            max_checks=settings.max_subscription_checks_per_run,
+        ),
     )
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(raise_on_empty_metrics=False)
-def lambda_handler(_event: dict[str, Any], _context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(_event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         _move_legacy_records()
-        report = _reconciler().run()
+        report = _reconciler(context.invoked_function_arn).run()
     except Exception:
         # Raised on: Lambda retries the run twice, then the tick goes to the failed-events queue
         # (docs/deploy.md); counted beside the runs' figures.

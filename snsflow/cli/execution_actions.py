@@ -53,6 +53,11 @@ def register(
         help="continue a failed STANDARD execution from the state that failed (operate key)",
     )
     redrive.add_argument("execution_id", metavar="EXECUTION_ID")
+    redrive.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="the same KEY again redrives nothing twice, and completes a redrive answered 503",
+    )
     redrive.add_argument("--json", action="store_true", help="print the API's JSON")
     redrive.set_defaults(handler=run_with_api(_GROUP, _redrive, operate=True))
 
@@ -149,7 +154,7 @@ def _history(args: argparse.Namespace, api: ReadApi, _info: LocalStackInfo | Non
 
 
 def _redrive(args: argparse.Namespace, api: ReadApi, _info: LocalStackInfo | None) -> int:
-    detail = api.redrive(args.execution_id)
+    detail = api.redrive(args.execution_id, args.idempotency_key)
     if args.json:
         print(json.dumps(detail.to_json(), indent=2, ensure_ascii=False))
     else:

@@ -90,10 +90,20 @@ def _health(subscription: Subscription, workflow_id: str) -> str:
     ]
     if subscription.last_refusal_code:
         parts.append(f"latest code {subscription.last_refusal_code}")
+    parts.append(_sns_check(subscription))
     text = "; ".join(parts)
     if subscription.health in ("failing", "refused"):
         text += f" (see: snsflow deliveries {workflow_id} --refused)"
     return text
+
+
+def _sns_check(subscription: Subscription) -> str:
+    """What SNS said when the reconciler last asked, and what it changed."""
+    check = subscription.checked_against_sns
+    if check is None:
+        return "not checked against SNS"
+    text = f"SNS: {check.result.value.replace('_', ' ')} since {show_time(check.at)}"
+    return f"{text} ({subscription.health_reason})" if subscription.health_reason else text
 
 
 def format_workflow(workflow: WorkflowView, key_value: str | None) -> list[str]:

@@ -1,11 +1,12 @@
 """The local stack's stand-in for EventBridge: status change events and a schedule.
 
 In AWS two EventBridge rules drive the status and reconciler functions: Step Functions sends an
-"Execution Status Change" event for each STANDARD execution that starts or ends, and a schedule
-runs the reconciler. Step Functions in moto sends no events, so :class:`StatusEventPump` watches
-the workflows' executions (ListExecutions, then DescribeExecution for each change) and invokes
-the target with the event AWS would have delivered; :class:`Schedule` invokes a target every few
-seconds with a "Scheduled Event".
+"Execution Status Change" event for each STANDARD execution that starts or ends, the first rule
+forwards those of its end (``snsflow.status.EVENT_STATUSES``), and a schedule runs the
+reconciler. Step Functions in moto sends no events, so :class:`StatusEventPump` watches the
+workflows' executions (ListExecutions, then DescribeExecution for each that ended) and invokes
+the target with the event the rule would have delivered; :class:`Schedule` invokes a target
+every few seconds with a "Scheduled Event".
 
 Like the EventBridge target, a failing invocation is tried again (on the next poll) a few times
 and then dropped; the reconciler settles what is lost, as in AWS.
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from snsflow.status import EVENT_STATUSES
+
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
     from mypy_boto3_stepfunctions.type_defs import DescribeExecutionOutputTypeDef
@@ -29,9 +32,8 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger("snsflow.local.events")
 
 STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
-#: The statuses the deployed rule forwards (``infra/events.py``): every one a record can take.
-FORWARDED_STATUSES = frozenset({"RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
-TERMINAL_STATUSES = FORWARDED_STATUSES - {"RUNNING"}
+#: The statuses the deployed rule forwards (``infra/events.py``): an execution's end.
+FORWARDED_STATUSES = frozenset(EVENT_STATUSES)
 #: EventBridge's event size limit: Step Functions leaves the output, then the input, out of an
 #: event that would exceed it (``outputDetails`` / ``inputDetails`` say so).
 MAX_EVENT_BYTES = 256 * 1024
@@ -50,9 +52,10 @@ def _event_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _redrive_fields(status: str, description: Mapping[str, Any]) -> dict[str, Any]:
+def _redrive_fields(description: Mapping[str, Any]) -> dict[str, Any]:
     """``redrive*`` as DescribeExecution gives them, or as Step Functions sets them."""
-    if status == "RUNNING" or status == "SUCCEEDED":
+    status = description["status"]
+    if status == "SUCCEEDED":
         default_status = "NOT_REDRIVABLE"
         default_reason: str | None = f"Execution is {status} and cannot be redriven"
     else:
@@ -61,33 +64,22 @@ def _redrive_fields(status: str, description: Mapping[str, Any]) -> dict[str, An
     return {
         "redriveCount": description.get("redriveCount", 0),
         "redriveDate": _epoch_ms(redrive_date) if isinstance(redrive_date, datetime) else None,
-        "redriveStatus": (
-            description.get("redriveStatus", default_status)
-            if status == description["status"]
-            else default_status
-        ),
-        "redriveStatusReason": (
-            description.get("redriveStatusReason", default_reason)
-            if status == description["status"]
-            else default_reason
-        ),
+        "redriveStatus": description.get("redriveStatus", default_status),
+        "redriveStatusReason": description.get("redriveStatusReason", default_reason),
     }
 
 
 def status_change_event(
     description: DescribeExecutionOutputTypeDef | Mapping[str, Any],
-    status: str,
     *,
     region: str,
     account_id: str,
 ) -> dict[str, Any]:
-    """The EventBridge event Step Functions sends when the described execution reached
-    ``status``. ``status`` may be RUNNING for an execution that has ended since (the event of
-    its start): then it carries no stop date, output, error or cause."""
-    ended = status in TERMINAL_STATUSES
+    """The EventBridge event Step Functions sends when the described execution ended."""
+    status = description["status"]
     succeeded = status == "SUCCEEDED"
     started: datetime = description["startDate"]
-    stopped: datetime | None = description.get("stopDate") if ended else None
+    stopped: datetime | None = description.get("stopDate")
     execution_input = description.get("input")
     output = description.get("output") if succeeded else None
     detail: dict[str, Any] = {
@@ -101,9 +93,9 @@ def status_change_event(
         "inputDetails": {"included": execution_input is not None},
         "output": output,
         "outputDetails": {"included": output is not None} if succeeded else None,
-        "error": description.get("error") if ended else None,
-        "cause": description.get("cause") if ended else None,
-        **_redrive_fields(status, description),
+        "error": description.get("error"),
+        "cause": description.get("cause"),
+        **_redrive_fields(description),
     }
     event = {
         "version": "0",
@@ -185,8 +177,7 @@ class StatusEventPump:
     """Feeds ``target`` the status change events of the executions of ``state_machine_arns``
     (STANDARD state machines: Step Functions sends no such events for EXPRESS ones).
 
-    Each execution yields a RUNNING event and, once it has ended, a terminal one — also when
-    it ended between two polls (then both are sent, in that order).
+    Each execution yields one event, once it has ended (and each redrive of it one more).
     """
 
     def __init__(
@@ -204,14 +195,15 @@ class StatusEventPump:
         self._target = target
         self._region = region
         self._account_id = account_id
-        #: Execution ARN -> the last status whose event was delivered (or dropped).
+        #: Execution ARN -> the status whose event was delivered (or dropped).
         self._sent: dict[str, str] = {}
         #: Every execution seen so far, and per state machine those not yet settled (no terminal
         #: event sent): a poll lists only what is new and asks only after what is unsettled, so
         #: its cost follows the executions in flight rather than all executions ever run.
         self._seen: set[str] = set()
         self._unsettled: dict[str, set[str]] = {arn: set() for arn in self._state_machine_arns}
-        #: Events whose delivery failed, in order, by (execution ARN, status).
+        #: Events not delivered yet (at most one per execution), in order, by (execution ARN,
+        #: status).
         self._pending: dict[tuple[str, str], _Pending] = {}
         self._lock = threading.Lock()
         #: Executions redriven since the last poll (their own lock: a redrive is reported from
@@ -289,15 +281,12 @@ class StatusEventPump:
         description = self._settled_description(execution_arn)
         if description is None:
             return  # caught ending: look again on the next poll
-        statuses = [description["status"]]
-        if execution_arn not in self._sent and statuses[0] != "RUNNING":
-            statuses.insert(0, "RUNNING")  # it started and ended between two polls
-        for each in statuses:
-            if each in FORWARDED_STATUSES and each != self._sent.get(execution_arn):
-                event = status_change_event(
-                    description, each, region=self._region, account_id=self._account_id
-                )
-                self._pending[(execution_arn, each)] = _Pending(event)
+        status = description["status"]
+        if status in FORWARDED_STATUSES and status != self._sent.get(execution_arn):
+            event = status_change_event(
+                description, region=self._region, account_id=self._account_id
+            )
+            self._pending[(execution_arn, status)] = _Pending(event)
 
     def _settled_description(self, execution_arn: str) -> dict[str, Any] | None:
         """DescribeExecution, once the answer is complete.
@@ -306,7 +295,7 @@ class StatusEventPump:
         a describe may come in between. Two equal answers in a row mean the ending is done.
         """
         description = dict(self._client.describe_execution(executionArn=execution_arn))
-        if description["status"] not in TERMINAL_STATUSES:
+        if description["status"] not in FORWARDED_STATUSES:
             return description
         again = dict(self._client.describe_execution(executionArn=execution_arn))
         description.pop("ResponseMetadata", None)
@@ -315,25 +304,20 @@ class StatusEventPump:
 
     def _send_pending(self) -> int:
         sent = 0
-        held_back: set[str] = set()  # an earlier event of these executions is still unsent
         for key, pending in list(self._pending.items()):  # in the order they were collected
             execution_arn, status = key
-            if execution_arn in held_back:
-                continue
             pending.attempts += 1
             try:
                 self._target(pending.event)
             except Exception:
                 if pending.attempts < MAX_ATTEMPTS:
                     LOGGER.warning("status event for %s failed; retrying", execution_arn)
-                    held_back.add(execution_arn)
                     continue
                 LOGGER.exception("status event for %s dropped after retries", execution_arn)
             del self._pending[key]
             self._sent[execution_arn] = status
-            if status in TERMINAL_STATUSES:
-                for unsettled in self._unsettled.values():
-                    unsettled.discard(execution_arn)
+            for unsettled in self._unsettled.values():
+                unsettled.discard(execution_arn)
             sent += 1
         return sent
 

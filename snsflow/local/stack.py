@@ -501,7 +501,10 @@ class LocalStack:
         environment.apply()
         cleanup.callback(environment.restore)
         _check_settings()
-        aws.configure(endpoint_url=moto.url, region_name=self.config.region)
+        # The reconciler checks subscriptions with the local SNS, as the deployed one does with SNS.
+        aws.configure(
+            endpoint_url=moto.url, region_name=self.config.region, sns_endpoint_url=sns.endpoint_url
+        )
         cleanup.callback(aws.configure)
 
     def _start_events(

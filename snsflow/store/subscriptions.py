@@ -2,7 +2,8 @@
 
 Only this module reads or writes the subscriptions table. The confirmed / unsubscribed status
 follows the SNS ``Timestamp`` of the message that set it, so a late retry of an older message
-never overwrites a newer state.
+never overwrites a newer state. The reconciler adds what SNS itself says of the record's
+subscription ARN (``snsCheck``, :mod:`snsflow.sns_check`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,37 @@ class SubscriptionStatus(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
 
 
+class SnsCheckResult(StrEnum):
+    """What ``GetSubscriptionAttributes`` said of a record's subscription ARN."""
+
+    #: It exists, is confirmed, and its endpoint is this workflow's webhook.
+    SUBSCRIBED = "subscribed"
+    #: It exists and delivers here, but SNS still waits for its confirmation.
+    PENDING = "pending"
+    #: SNS has no such subscription (unsubscribed, or its topic deleted).
+    NOT_FOUND = "not_found"
+    #: It delivers to another endpoint: the confirmation was relayed from there.
+    OTHER_ENDPOINT = "other_endpoint"
+
+
+class SnsCheck(BaseModel):
+    """The latest result of checking a record's subscription ARN against SNS, and since when it
+    holds (it is written when the result changes, not at every check; a new confirmation of the
+    record removes it)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    result: SnsCheckResult
+    checked_at: datetime
+
+    def to_item(self) -> dict[str, str]:
+        return {"result": self.result.value, "checkedAt": format_time(self.checked_at)}
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> SnsCheck:
+        return cls(result=SnsCheckResult(item["result"]), checked_at=parse_time(item["checkedAt"]))
+
+
 class SubscriptionRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -48,6 +80,8 @@ class SubscriptionRecord(BaseModel):
     last_error_at: datetime | None = None
     #: The error code of ``last_error`` (e.g. ``subscribe_url_failed``).
     last_error_code: str | None = None
+    #: What SNS said of ``subscription_arn`` (None: not checked since the last confirmation).
+    sns_check: SnsCheck | None = None
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> SubscriptionRecord:
@@ -67,6 +101,7 @@ class SubscriptionRecord(BaseModel):
             last_error=item.get("lastError"),
             last_error_at=optional_time("lastErrorAt"),
             last_error_code=item.get("lastErrorCode"),
+            sns_check=SnsCheck.from_item(item["snsCheck"]) if item.get("snsCheck") else None,
         )
 
 
@@ -96,6 +131,8 @@ class SubscriptionStore:
             values,
             message_time=message_time,
             at=at,
+            # A new confirmation: what SNS said of the subscription before says nothing of it.
+            removed=("snsCheck",),
         )
 
     def mark_unsubscribed(
@@ -137,6 +174,28 @@ class SubscriptionStore:
                 },
             )
 
+    def record_sns_check(
+        self, workflow_id: str, topic_arn: str, subscription_arn: str, check: SnsCheck
+    ) -> bool:
+        """Write what SNS said of ``subscription_arn``; False (nothing written) if the record no
+        longer holds that ARN (confirmed again meanwhile) or is gone."""
+        try:
+            with dynamodb_errors("record the subscription's check against SNS"):
+                self._table.update_item(
+                    Key={"workflowId": workflow_id, "topicArn": topic_arn},
+                    UpdateExpression="SET snsCheck = :check",
+                    ConditionExpression="subscriptionArn = :arn",
+                    ExpressionAttributeValues={
+                        ":check": check.to_item(),
+                        ":arn": subscription_arn,
+                    },
+                )
+        except ClientError as error:
+            if is_conditional_check_failure(error):
+                return False
+            raise
+        return True
+
     def get(self, workflow_id: str, topic_arn: str) -> SubscriptionRecord | None:
         with dynamodb_errors("read the subscription"):
             response = self._table.get_item(
@@ -166,17 +225,17 @@ class SubscriptionStore:
         *,
         message_time: datetime,
         at: datetime,
+        removed: tuple[str, ...] = (),
     ) -> bool:
         assignments = ["#status = :status", "statusSince = :since", "updatedAt = :at"]
+        removals = ", ".join(("lastError", "lastErrorAt", "lastErrorCode", *removed))
         assignments += [f"{name} = :{name}" for name in values]
         newer_or_same = "attribute_not_exists(statusSince) OR statusSince <= :since"
         try:
             with dynamodb_errors("record the subscription"):
                 self._table.update_item(
                     Key={"workflowId": workflow_id, "topicArn": topic_arn},
-                    UpdateExpression=(
-                        f"SET {', '.join(assignments)} REMOVE lastError, lastErrorAt, lastErrorCode"
-                    ),
+                    UpdateExpression=(f"SET {', '.join(assignments)} REMOVE {removals}"),
                     ConditionExpression=newer_or_same,
                     ExpressionAttributeNames={"#status": "status"},
                     ExpressionAttributeValues={

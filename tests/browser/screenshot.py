@@ -16,8 +16,9 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from snsflow.cli.stack import ReadApi
 from snsflow.local.demo import FAILING_STATE, MESSAGES, WORKFLOW_ID
-from snsflow.local.stack import LocalStack, LocalStackConfig
+from snsflow.local.stack import LocalStack, LocalStackConfig, wait_until
 from tests.browser.chromium import chromium, connect, loopback_only, new_tab, publish_demo_messages
 
 #: The files written, in the order they are taken.
@@ -45,9 +46,18 @@ def _show_view(page: Page, view: str, row: str) -> None:
 
 
 def take_screenshots(directory: Path) -> list[Path]:
-    config = LocalStackConfig(sns_delay_scale=0.01, status_poll_seconds=0.1)
+    # The reconciler every second: the Subscriptions view shows its check against SNS.
+    config = LocalStackConfig(
+        sns_delay_scale=0.01, status_poll_seconds=0.1, reconcile_every_seconds=1.0
+    )
     with LocalStack(config) as stack, chromium() as browser, new_tab(browser) as page:
         publish_demo_messages(stack)
+        api = ReadApi(stack.api_url, stack.read_key)
+        wait_until(
+            lambda: all(s.checked_against_sns for s in api.workflow(WORKFLOW_ID).subscriptions),
+            timeout=30,
+            what="the subscription's check against SNS",
+        )
         refused = loopback_only(page)
         connect(page, stack.api_url, stack.operate_key)
         directory.mkdir(parents=True, exist_ok=True)

@@ -82,12 +82,32 @@ def test_an_operate_key_redrives_a_failed_run_and_its_status_changes(
     expect(row).to_have_attribute("data-status", "FAILED")
     expect(page.get_by_test_id("redrive")).to_be_visible()
     expect(page.get_by_test_id("rerun")).to_be_visible()
+    keys: list[str | None] = []
+
+    def answer_the_first_with_a_503(route: Route) -> None:
+        keys.append(route.request.headers.get("idempotency-key"))
+        answer = route.fetch()  # the API redrives...
+        if len(keys) == 1:  # ...but the page is told to retry, as when the record write failed
+            route.fulfill(
+                status=503,
+                content_type="application/json",
+                body='{"error": {"code": "dependency_unavailable", "message": "retry"}}',
+            )
+        else:
+            route.fulfill(response=answer)
+
+    page.route(f"**/executions/{execution_id}/redrive", answer_the_first_with_a_503)
 
     page.get_by_test_id("redrive").click()
 
     expect(page.get_by_test_id("action-result")).to_have_text(
         "Redriven: the execution runs again from the state that failed."
     )
+    # Sent again with the same key: the API answers the redrive it did, and does not refuse it
+    # as RUNNING nor redrive twice.
+    assert len(keys) == 2
+    assert keys[0] is not None
+    assert keys[0] == keys[1]
     # The answer's status replaces FAILED in the panel and in the row.
     expect(row).to_have_attribute("data-status", "RUNNING")
     fields = page.get_by_test_id("detail-fields")

@@ -1,18 +1,19 @@
 """The Deliveries and Subscriptions views in Chromium against the local stack (issue 14): the
 demo's deliveries with their outcomes and executions, refusals with their code and count, the
-outcome filter, and each subscription's health."""
+outcome filter, and each subscription's health and check against SNS."""
 
 from __future__ import annotations
 
 import json
 import urllib.parse
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from snsflow.cli.stack import ReadApi
 from snsflow.local.demo import MESSAGES, TOPIC_NAME, WORKFLOW_ID
-from snsflow.local.stack import LocalStack
+from snsflow.local.stack import LocalStack, wait_until
 from tests.browser.chromium import connect
 from tests.browser.conftest import Tab
 from tests.e2e.conftest import http_request
@@ -152,4 +153,29 @@ def test_the_subscriptions_view_shows_each_topics_health(
         f"{subscription['refusalsLastHour']} / {subscription['refusalsLastDay']}"
     )
     expect(row.locator('td[data-label="Latest refusal"]')).to_have_text("signature_mismatch")
+    assert tab.page_errors == []
+
+
+def test_the_subscriptions_view_shows_what_sns_said_when_checked(
+    forged_stack: LocalStack, tab: Tab
+) -> None:
+    api = ReadApi(forged_stack.api_url, forged_stack.read_key)
+
+    def checked() -> dict[str, Any] | None:
+        [subscription] = api.get(f"/workflows/{WORKFLOW_ID}")["subscriptions"]
+        return subscription if subscription["checkedAgainstSns"] else None
+
+    # The reconciler asks the local SNS on its schedule.
+    subscription = wait_until(checked, timeout=30, interval=0.5, what="the check against SNS")
+    page = tab.page
+    _open_view(page, forged_stack, "subscriptions")
+
+    check = page.get_by_test_id("sns-check")
+    assert subscription["checkedAgainstSns"]["result"] == "subscribed"
+    expect(check).to_contain_text("Subscribed since")
+    expect(check.locator("time")).to_have_attribute(
+        "datetime", subscription["checkedAgainstSns"]["at"]
+    )
+    # Subscribed here, as SNS says: the health is still what the deliveries tell (failing).
+    expect(page.get_by_test_id("subscription-row")).to_have_attribute("data-health", "failing")
     assert tab.page_errors == []

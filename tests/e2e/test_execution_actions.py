@@ -286,8 +286,10 @@ def test_cli_history_redrive_and_rerun(
 
     history = _snsflow(capsys, "executions", "history", *target)
     _set_fixed(driver.stack, True)
-    redrive = _snsflow(capsys, "executions", "redrive", *target)
+    keyed = [*target, "--idempotency-key", "cli-redrive-1"]
+    redrive = _snsflow(capsys, "executions", "redrive", *keyed)
     _finished(driver, failed.execution_id, ExecutionStatus.SUCCEEDED)
+    replayed = _snsflow(capsys, "executions", "redrive", *keyed)
     refused = _snsflow(capsys, "executions", "redrive", *target)
     rerun = _snsflow(capsys, "executions", "rerun", *target)
 
@@ -295,6 +297,8 @@ def test_cli_history_redrive_and_rerun(
     assert "Failed in state 'NotFixedYet'." in history[1]
     assert redrive[0] == 0
     assert f"Redriven {failed.execution_id}" in redrive[1]
+    assert replayed[0] == 0  # the same key again: the redrive it did, nothing redriven twice
+    assert "(redrive 1)" in replayed[1]
     assert refused[0] == 1
     assert refused[2].count("\n") == 1
     assert "not_redrivable" in refused[2]

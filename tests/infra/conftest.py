@@ -98,7 +98,7 @@ def default_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 def variant_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """Every non-default setting at once: another workflow folder (three workflows, one of them
     EXPRESS), x86_64, no deletion protection, no WAF, no reserved concurrency, alarm e-mails,
-    shorter retention."""
+    shorter retention, provisioned capacity for the busy tables."""
     return synthesize(
         tmp_path_factory.mktemp("cdk-variant"),
         stackName="snsflow-variant",
@@ -112,4 +112,10 @@ def variant_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         logRetentionDays=14,
         logLevel="DEBUG",
         reconcileEveryMinutes=10,
+        tableCapacity="provisioned",
+        provisionedMinWriteCapacity="10",  # strings, as `cdk deploy -c key=value` passes them
+        provisionedMaxWriteCapacity="6000",
+        provisionedMinReadCapacity="2",
+        provisionedMaxReadCapacity="300",
+        provisionedTargetUtilization="60",
     )

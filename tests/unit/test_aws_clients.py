@@ -41,3 +41,19 @@ def test_a_real_endpoint_never_gets_made_up_credentials(no_credentials: None) ->
     assert aws._session().get_credentials() is None
     aws.configure(region_name="us-east-1")
     assert aws._session().get_credentials() is None
+
+
+def test_sns_clients_go_to_their_own_endpoint_in_the_topics_region(no_credentials: None) -> None:
+    # The local stack: moto for the rest, its own SNS for SNS.
+    aws.configure(
+        endpoint_url="http://127.0.0.1:5000",
+        region_name="us-east-1",
+        sns_endpoint_url="http://127.0.0.1:5001",
+    )
+    assert aws.sns_client().meta.endpoint_url == "http://127.0.0.1:5001"
+    assert aws.sns_client("eu-west-1").meta.region_name == "eu-west-1"
+    assert aws.sns_client().meta.region_name == "us-east-1"
+    assert aws.dynamodb_client().meta.endpoint_url == "http://127.0.0.1:5000"
+    # Without an endpoint of its own, SNS goes where every client goes.
+    aws.configure(endpoint_url="http://127.0.0.1:5000", region_name="us-east-1")
+    assert aws.sns_client().meta.endpoint_url == "http://127.0.0.1:5000"

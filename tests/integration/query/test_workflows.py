@@ -82,11 +82,14 @@ def test_list_shows_each_workflow_with_its_webhook_url_key_subscriptions_and_cou
         "lastErrorAt": pending["updatedAt"],
         # A confirmation that failed, and nothing delivered since (the log is empty).
         "health": "refused",
+        "healthReason": None,
         "lastDeliveryAt": None,
         "lastAcceptedAt": None,
         "refusalsLastHour": 0,
         "refusalsLastDay": 0,
         "lastRefusalCode": "confirmation_failed",
+        # No subscription ARN to ask SNS about: not checked.
+        "checkedAgainstSns": None,
     }
     assert confirmed["health"] == "confirmed"
     assert audit["id"] == "audit-log"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 
 import pytest
 
@@ -133,3 +134,26 @@ def test_reconciler_moves_the_old_tables_records_first_then_settles_them(
     [execution] = stack.executions_of("order-events")
     record = stack.record("order-events", json.loads(body)["MessageId"])
     assert (record.status, record.execution_arn) == ("RUNNING", execution["executionArn"])
+
+
+def test_reconciler_checks_the_confirmed_subscription_against_sns(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Confirmed by the webhook with the ARN SNS's answer named; moto's SNS has no such
+    # subscription (as after an unsubscribe whose UnsubscribeConfirmation never came).
+    assert stack.deliver("order-events", stack.signer.subscription_confirmation()).status == 200
+    [record] = stack.subscriptions.list_for_workflow("order-events")
+    assert record.subscription_arn is not None
+    assert record.sns_check is None
+
+    at = later(minutes=5)
+    first = stack.reconcile(at, monkeypatch)
+    second = stack.reconcile(at + timedelta(minutes=5), monkeypatch)
+
+    [checked] = stack.subscriptions.list_for_workflow("order-events")
+    assert checked.sns_check is not None
+    assert checked.sns_check.result == "not_found"
+    assert checked.sns_check.checked_at == at.replace(microsecond=at.microsecond // 1000 * 1000)
+    assert (first["sns_checked"], first["sns_check_changes"]) == (1, 1)
+    # Not asked again: SNS does not have that ARN.
+    assert (second["sns_checked"], second["sns_check_changes"]) == (0, 0)

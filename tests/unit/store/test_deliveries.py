@@ -17,7 +17,12 @@ from snsflow.delivery_reads import DeliveryFilters, DeliveryReader
 from snsflow.pagination import PageTokens
 from snsflow.query import InvalidParameterError
 from snsflow.store.deliveries import DeliveryLogStore
-from snsflow.store.subscriptions import SubscriptionStore
+from snsflow.store.subscriptions import (
+    SnsCheck,
+    SnsCheckResult,
+    SubscriptionRecord,
+    SubscriptionStore,
+)
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:orders"
 OTHER_TOPIC = "arn:aws:sns:us-east-1:123456789012:elsewhere"
@@ -283,6 +288,72 @@ def test_what_is_pending_goes_out_with_a_request_that_logs_nothing(log: Log) -> 
 
     [counter] = _all_items(log)
     assert counter["count"] == 5
+
+
+SUBSCRIPTION_ARN = f"{TOPIC}:0b5d3c3e-6f4d-4b7c-9d4e-0c1f2a3b4c5d"
+
+
+def _checked(log: Log, result: SnsCheckResult) -> list[SubscriptionRecord]:
+    """The topic confirmed by the webhook, then checked against SNS with ``result`` now."""
+    log.subscriptions.mark_confirmed(
+        "order-events", TOPIC, subscription_arn=SUBSCRIPTION_ARN, message_time=START, at=START
+    )
+    check = SnsCheck(result=result, checked_at=log.clock.now)
+    assert log.subscriptions.record_sns_check("order-events", TOPIC, SUBSCRIPTION_ARN, check)
+    return log.subscriptions.list_for_workflow("order-events")
+
+
+@pytest.mark.parametrize(
+    ("result", "reason"),
+    [
+        (SnsCheckResult.NOT_FOUND, "checked against SNS: the subscription no longer exists"),
+        (SnsCheckResult.OTHER_ENDPOINT, "checked against SNS: subscribed to another endpoint"),
+    ],
+)
+def test_what_sns_says_wins_until_a_notification_is_accepted(
+    log: Log, result: SnsCheckResult, reason: str
+) -> None:
+    _accept(log, 2)
+    log.clock.now += timedelta(minutes=1)
+    records = _checked(log, result)
+
+    health = log.reader.health("order-events", records)[0][TOPIC]
+    assert (health.health, health.health_reason) == ("unsubscribed", reason)
+
+    _accept(log, 1)  # what arrives after the check wins, as for an UnsubscribeConfirmation
+    health = log.reader.health("order-events", records)[0][TOPIC]
+    assert (health.health, health.health_reason) == ("confirmed", None)
+
+
+def test_a_subscription_pending_at_sns_reads_pending(log: Log) -> None:
+    health = log.reader.health("order-events", _checked(log, SnsCheckResult.PENDING))[0][TOPIC]
+    assert (health.health, health.health_reason) == (
+        "pending",
+        "checked against SNS: pending confirmation",
+    )
+
+
+def test_sns_still_subscribed_after_an_unsubscribe_confirmation_reads_confirmed(
+    log: Log,
+) -> None:
+    log.subscriptions.mark_confirmed(
+        "order-events", TOPIC, subscription_arn=SUBSCRIPTION_ARN, message_time=START, at=START
+    )
+    log.clock.now += timedelta(minutes=1)
+    # A relayed UnsubscribeConfirmation (another endpoint's): the record says unsubscribed...
+    log.subscriptions.mark_unsubscribed(
+        "order-events", TOPIC, message_time=log.clock.now, at=log.clock.now
+    )
+    records = log.subscriptions.list_for_workflow("order-events")
+    assert log.reader.health("order-events", records)[0][TOPIC].health == "unsubscribed"
+
+    # ...and SNS, asked later, still has the subscription delivering here.
+    log.clock.now += timedelta(minutes=5)
+    check = SnsCheck(result=SnsCheckResult.SUBSCRIBED, checked_at=log.clock.now)
+    assert log.subscriptions.record_sns_check("order-events", TOPIC, SUBSCRIPTION_ARN, check)
+    records = log.subscriptions.list_for_workflow("order-events")
+
+    assert log.reader.health("order-events", records)[0][TOPIC].health == "confirmed"
 
 
 CODES = ("invalid_api_key", "missing_api_key", "revoked_api_key", "key_not_bound")
