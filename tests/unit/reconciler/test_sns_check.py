@@ -19,6 +19,7 @@ from snsflow.sns_check import (
 )
 from snsflow.store.subscriptions import SnsCheck, SnsCheckResult, SubscriptionStore
 from snsflow.store.workflows import WorkflowRecord
+from tests.unit.executions.fakes import Clock
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
@@ -83,14 +84,6 @@ def test_the_stack_account_comes_from_the_functions_arn() -> None:
         AccountScope.of_function("snsflow-reconciler")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclass
 class Calls:
     names: list[str] = field(default_factory=list)
@@ -148,7 +141,7 @@ def world(dynamodb_tables: dict[str, str]) -> World:
     resource = aws.dynamodb_resource()
     resource.meta.client.meta.events.register("before-call.dynamodb.UpdateItem", calls.record)
     store = SubscriptionStore(resource.Table(dynamodb_tables["Subscriptions"]))
-    return World(sns, store, Clock(), calls)
+    return World(sns, store, Clock(START), calls)
 
 
 def test_a_steady_state_writes_nothing(world: World) -> None:

@@ -23,6 +23,7 @@ from snsflow.store.subscriptions import (
     SubscriptionRecord,
     SubscriptionStore,
 )
+from tests.unit.executions.fakes import Clock
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:orders"
 OTHER_TOPIC = "arn:aws:sns:us-east-1:123456789012:elsewhere"
@@ -34,14 +35,6 @@ SHAPE = DeliveryLogShape(shards=4, retention=timedelta(days=7), samples=3)
 class Workflow:
     workflow_id: str = "order-events"
     allowed_topic_arns: tuple[str, ...] | None = (TOPIC,)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass
@@ -60,7 +53,7 @@ def log(dynamodb_tables: dict[str, str]) -> Log:
     resource = aws.dynamodb_resource()
     table = resource.Table(dynamodb_tables["Deliveries"])
     store = DeliveryLogStore(table)
-    clock = Clock()
+    clock = Clock(START)
     failures: list[str] = []
     refused: list[str] = []
     # Every refusal written at once here; the batching has tests of its own.
