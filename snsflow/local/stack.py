@@ -797,12 +797,18 @@ def _load_functions(cleanup: ExitStack) -> dict[str, LambdaHandler]:
     for name in FUNCTION_SETTINGS:
         module = load_function(name)
         cleanup.callback(sys.modules.pop, module.__name__, None)
-        handlers[name] = forgetting_metrics(module.lambda_handler)
+        handlers[name] = one_instance(module.lambda_handler)
     return handlers
 
 
-def forgetting_metrics(handler: LambdaHandler) -> LambdaHandler:
-    """``handler``, leaving no metrics behind after each invocation.
+def one_instance(handler: LambdaHandler) -> LambdaHandler:
+    """``handler`` as one Lambda instance runs it: one invocation at a time, leaving no metrics
+    behind.
+
+    The gateway serves requests on threads, but a function's module state is an instance's
+    and Lambda never gives an instance two invocations at once: Powertools' resolver keeps the
+    request it resolves on the app (two at once answered one workflow's listing with another's),
+    and the authorizer's cache and the delivery log's counters are the instance's own.
 
     Locally metrics are off (``POWERTOOLS_METRICS_DISABLED``), and Powertools then never
     flushes, so never clears, its per-process metric set: every 100 values it would print one
@@ -811,12 +817,14 @@ def forgetting_metrics(handler: LambdaHandler) -> LambdaHandler:
     """
 
     shared_metric_set = Metrics()  # every Metrics object shares the one set of the process
+    invocation = threading.Lock()
 
     def invoke(event: dict[str, Any], context: LambdaContext) -> Any:
-        try:
-            return handler(event, context)
-        finally:
-            shared_metric_set.clear_metrics()
+        with invocation:
+            try:
+                return handler(event, context)
+            finally:
+                shared_metric_set.clear_metrics()
 
     return invoke
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from botocore.parsers import ResponseParserError
@@ -77,3 +78,39 @@ def dynamodb_errors(action: str) -> Iterator[None]:
         raise DependencyUnavailableError(
             f"DynamoDB is unavailable: could not {action} ({type(error).__name__}: {reason})"
         ) from error
+
+
+def shard_key_condition(
+    partition_attribute: str,
+    partition: str,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    sort_attribute: str = "receivedAt",
+) -> dict[str, Any]:
+    """A Query's key condition on one partition and an inclusive sort-key range, as plain
+    expression strings: the parameters to pass to ``Table.query``.
+
+    Not boto3's ``Key(...)`` conditions: a resource builds those with one placeholder counter
+    per client, so queries built at once on several threads (the shards of a scatter-gather)
+    swap each other's names and values ("Query condition missed key schema element").
+    """
+    expression = "#partition = :partition"
+    values: dict[str, str] = {":partition": partition}
+    if since is not None and until is not None:
+        expression += " AND #sort BETWEEN :since AND :until"
+        values |= {":since": since, ":until": until}
+    elif since is not None:
+        expression += " AND #sort >= :since"
+        values[":since"] = since
+    elif until is not None:
+        expression += " AND #sort <= :until"
+        values[":until"] = until
+    names = {"#partition": partition_attribute}
+    if len(values) > 1:
+        names["#sort"] = sort_attribute
+    return {
+        "KeyConditionExpression": expression,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }

@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.conditions import Key
-
-from snsflow.store.dynamodb import dynamodb_errors, format_time
+from snsflow.store.dynamodb import dynamodb_errors, format_time, shard_key_condition
 from snsflow.store.executions import (
     ExecutionRecord,
     ExecutionStatus,
@@ -132,9 +130,10 @@ class ExecutionQueries:
         def count_shard(partition: str) -> int:
             kwargs: dict[str, Any] = {
                 "IndexName": partitions.index,
-                "KeyConditionExpression": Key(partitions.key_attribute).eq(partition)
-                & Key("receivedAt").gte(format_time(since)),
                 "Select": "COUNT",
+                **shard_key_condition(
+                    partitions.key_attribute, partition, since=format_time(since)
+                ),
             }
             total = 0
             while True:

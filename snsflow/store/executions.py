@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
-from boto3.dynamodb.conditions import ConditionBase, Key
+from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
@@ -49,6 +49,7 @@ from snsflow.store.dynamodb import (
     error_code,
     is_conditional_check_failure,
     parse_time,
+    shard_key_condition,
 )
 
 # Re-exported: code outside the store formats query bounds with it.
@@ -868,7 +869,6 @@ def read_shards(
 
     def one_shard(shard: int) -> list[ShardEntry]:
         since, until = received
-        condition: ConditionBase = Key(partitions.key_attribute).eq(partitions.values[shard])
         kwargs: dict[str, Any] = {
             "IndexName": partitions.index,
             "ScanIndexForward": not newest_first,
@@ -888,19 +888,13 @@ def read_shards(
                 until = after_received if until is None else min(until, after_received)
                 if shard < after_shard:  # its entries of that time came before the cursor's
                     skip_equal = after_received
-        bounds = Key("receivedAt")
-        if since is not None and until is not None:
-            condition &= bounds.between(since, until)
-        elif since is not None:
-            condition &= bounds.gte(since)
-        elif until is not None:
-            condition &= bounds.lte(until)
+        kwargs |= shard_key_condition(
+            partitions.key_attribute, partitions.values[shard], since=since, until=until
+        )
         kept: list[ShardEntry] = []
         while len(kept) < need:
             with dynamodb_errors("list executions"):
-                page = store._table.query(
-                    KeyConditionExpression=condition, Limit=need - len(kept) + 1, **kwargs
-                )
+                page = store._table.query(Limit=need - len(kept) + 1, **kwargs)
             entries = [
                 dict(item) for item in page.get("Items", []) if item["receivedAt"] != skip_equal
             ]

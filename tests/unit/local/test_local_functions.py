@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 import pytest
 from aws_lambda_powertools import Metrics
 
 from snsflow.local.gateway import LambdaHandler, LocalLambdaContext
-from snsflow.local.stack import forgetting_metrics, load_function
+from snsflow.local.stack import load_function, one_instance
 from tests.support.apigw import sns_delivery_event
 
 #: Powertools prints its metric set once a metric holds this many values, flushed or not.
@@ -47,11 +50,38 @@ def refuse_many(handler: LambdaHandler, capsys: pytest.CaptureFixture[str]) -> s
 def test_with_metrics_off_the_bare_handler_leaves_metrics_to_pile_up(
     webhook_module: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # What forgetting_metrics is for: Powertools never clears an unflushed set.
+    # What one_instance clears: Powertools never clears an unflushed set.
     assert '"_aws"' in refuse_many(webhook_module.lambda_handler, capsys)
 
 
 def test_the_local_stack_handler_leaves_no_metrics_behind(
     webhook_module: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert '"_aws"' not in refuse_many(forgetting_metrics(webhook_module.lambda_handler), capsys)
+    assert '"_aws"' not in refuse_many(one_instance(webhook_module.lambda_handler), capsys)
+
+
+def test_the_local_stack_handler_runs_one_invocation_at_a_time() -> None:
+    """As a Lambda instance: the gateway's threads never run one function's code at once."""
+    running: list[int] = []
+    overlaps: list[int] = []
+
+    def handler(event: dict[str, Any], context: Any) -> int:
+        running.append(1)
+        if len(running) > 1:
+            overlaps.append(len(running))
+        time.sleep(0.002)  # long enough for another thread to come in
+        running.pop()
+        return 200
+
+    instance = one_instance(handler)
+    context = LocalLambdaContext("snsflow-query", region="us-east-1", account_id="123456789012")
+    threads = [
+        threading.Thread(target=lambda: [instance({}, context) for _ in range(10)])
+        for _ in range(6)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert overlaps == []
