@@ -16,25 +16,27 @@ from snsflow.store.executions import (
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
+def claim_for(workflow_id: str, message_id: str, received: datetime = T0) -> ExecutionClaim:
+    """The webhook's claim of a small notification received at ``received``."""
+    return ExecutionClaim(
+        workflow_id=workflow_id,
+        message_id=message_id,
+        execution_id=execution_id(workflow_id, message_id),
+        execution_name=execution_name(message_id),
+        topic_arn="arn:aws:sns:us-east-1:123456789012:orders",
+        subject=None,
+        message_timestamp="2026-11-28T12:00:00.000Z",
+        input="{}",
+        received_at=received,
+        expires_at=received + timedelta(days=30),
+    )
+
+
 def write(
     store: ExecutionStore, workflow_id: str, message_id: str, second: int, status: ExecutionStatus
 ) -> ExecutionRecord:
     """A record as the webhook and the status function write it."""
-    received = T0 + timedelta(seconds=second)
-    store.claim(
-        ExecutionClaim(
-            workflow_id=workflow_id,
-            message_id=message_id,
-            execution_id=execution_id(workflow_id, message_id),
-            execution_name=execution_name(message_id),
-            topic_arn="arn:aws:sns:us-east-1:123456789012:orders",
-            subject=None,
-            message_timestamp="2026-11-28T12:00:00.000Z",
-            input="{}",
-            received_at=received,
-            expires_at=received + timedelta(days=30),
-        )
-    )
+    store.claim(claim_for(workflow_id, message_id, T0 + timedelta(seconds=second)))
     arn = f"arn:aws:states:us-east-1:123456789012:execution:x:{message_id}"
     if status is not ExecutionStatus.RECEIVED:
         change = StatusChange(status=ExecutionStatus.RUNNING, execution_arn=arn)

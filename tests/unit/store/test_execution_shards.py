@@ -4,24 +4,21 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from snsflow import aws
-from snsflow.executions import execution_id, execution_name
 from snsflow.store.execution_queries import ExecutionQueries, ListPosition
 from snsflow.store.executions import (
     INDEX_SHARDS,
-    ExecutionClaim,
     ExecutionStatus,
     ExecutionStore,
-    StatusChange,
     shard_of,
 )
+from tests.unit.store.support import T0, write
 
-T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 WORKFLOW = "order-events"
 
 
@@ -38,28 +35,8 @@ def seed(
     workflow: str = WORKFLOW,
 ) -> str:
     message_id = f"m-{number:04d}"
-    store = ExecutionStore(table)
-    store.claim(
-        ExecutionClaim(
-            workflow_id=workflow,
-            message_id=message_id,
-            execution_id=execution_id(workflow, message_id),
-            execution_name=execution_name(message_id),
-            topic_arn="arn:aws:sns:us-east-1:123456789012:orders",
-            subject=None,
-            message_timestamp="2026-11-28T12:00:00.000Z",
-            input="{}",
-            received_at=received_at,
-            expires_at=received_at + timedelta(days=30),
-        )
-    )
-    arn = f"arn:aws:states:us-east-1:123456789012:execution:x:{message_id}"
-    if status is not ExecutionStatus.RECEIVED:
-        store.change_status(
-            workflow, message_id, StatusChange(status=ExecutionStatus.RUNNING, execution_arn=arn)
-        )
-    if status.is_terminal:
-        store.change_status(workflow, message_id, StatusChange(status=status, execution_arn=arn))
+    second = int((received_at - T0).total_seconds())
+    write(ExecutionStore(table), workflow, message_id, second, status)
     return message_id
 
 

@@ -3,35 +3,22 @@ its message; once found empty (asked at most every 5 minutes per instance) it is
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from snsflow import aws
-from snsflow.executions import execution_id, execution_name
 from snsflow.store.executions import ExecutionClaim, ExecutionStore
 from snsflow.store.migration import UpgradingExecutionStore, move_legacy_records
 from tests.support.legacy_executions import move_to_legacy_table
-from tests.unit.store.support import T0
+from tests.unit.store.support import claim_for
 
 WORKFLOW = "orders"
 LEGACY_TABLE = "snsflow-test-legacy-executions"
 
 
 def claim(message_id: str) -> ExecutionClaim:
-    return ExecutionClaim(
-        workflow_id=WORKFLOW,
-        message_id=message_id,
-        execution_id=execution_id(WORKFLOW, message_id),
-        execution_name=execution_name(message_id),
-        topic_arn="arn:aws:sns:us-east-1:123456789012:orders",
-        subject=None,
-        message_timestamp="2026-11-28T12:00:00.000Z",
-        input="{}",
-        received_at=T0,
-        expires_at=T0 + timedelta(days=30),
-    )
+    return claim_for(WORKFLOW, message_id)
 
 
 @pytest.fixture
