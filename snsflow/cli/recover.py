@@ -33,6 +33,7 @@ from snsflow.cli.stack import (
     describe_aws_failure,
     read_info_file,
     render_table,
+    required_output,
     stack_outputs,
     table_name_output,
 )
@@ -208,14 +209,12 @@ def _tables(args: argparse.Namespace, info: LocalStackInfo | None) -> tuple[str,
             return info.tables[EXECUTIONS.logical_name], info.tables[WORKFLOWS.logical_name], None
         except KeyError:
             raise UsageError(f"{args.info_file} names no executions or workflows table") from None
-    outputs = stack_outputs(args.stack)
-    names = []
-    for schema in (EXECUTIONS, WORKFLOWS):
-        name = outputs.get(table_name_output(schema))
-        if name is None:
-            raise SnsflowError(f"stack '{args.stack}' has no output '{table_name_output(schema)}'")
-        names.append(name)
-    return names[0], names[1], outputs.get(table_name_output(LEGACY_EXECUTIONS))
+    outputs = stack_outputs(args.stack)  # one DescribeStacks for the three
+    return (
+        required_output(args.stack, outputs, table_name_output(EXECUTIONS)),
+        required_output(args.stack, outputs, table_name_output(WORKFLOWS)),
+        outputs.get(table_name_output(LEGACY_EXECUTIONS)),
+    )
 
 
 def _verifier(info: LocalStackInfo | None) -> MessageVerifier:

@@ -112,7 +112,12 @@ def stack_outputs(stack_name: str) -> dict[str, str]:
 
 def stack_output(stack_name: str, output_key: str) -> str:
     """The value of one output of a deployed CloudFormation stack."""
-    value = stack_outputs(stack_name).get(output_key)
+    return required_output(stack_name, stack_outputs(stack_name), output_key)
+
+
+def required_output(stack_name: str, outputs: Mapping[str, str], output_key: str) -> str:
+    """One of the ``outputs`` of stack ``stack_name``, which must have it."""
+    value = outputs.get(output_key)
     if value is None:
         raise SnsflowError(f"stack '{stack_name}' has no output '{output_key}'")
     return value

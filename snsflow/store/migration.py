@@ -102,13 +102,7 @@ def move_legacy_records(legacy: Table, executions: Table, *, limit: int) -> Migr
 def move_legacy_record(legacy: Table, executions: Table, workflow_id: str, message_id: str) -> None:
     """Move one message's record from ``legacy``, if it is still there."""
     key = {"workflowId": workflow_id, "messageId": message_id}
-    try:
-        with dynamodb_errors("read the old executions table"):
-            item = legacy.get_item(Key=key, ConsistentRead=True).get("Item")
-    except ClientError as error:
-        if error_code(error) != _NO_TABLE:
-            raise
-        item = None
+    item = _read_if_there(lambda: legacy.get_item(Key=key, ConsistentRead=True), {}).get("Item")
     if item is not None:
         _move(legacy, executions, item)
 
@@ -161,15 +155,21 @@ _NO_TABLE = "ResourceNotFoundException"
 
 
 def _scan_if_there(legacy: Table, **kwargs: Any) -> Any:
-    """A page of the old table; an empty one if the table is gone (deleted by hand once empty,
-    before a version of the stack drops it), which must stop no delivery and no reconciler run."""
+    """A page of the old table (an empty one if the table is gone)."""
+    return _read_if_there(lambda: legacy.scan(**kwargs), {"Items": []})
+
+
+def _read_if_there(read: Callable[[], Any], if_gone: Any) -> Any:
+    """``read()`` of the old table, or ``if_gone`` if the table is gone (deleted by hand once
+    empty, before a version of the stack drops it), which must stop no delivery and no
+    reconciler run."""
     try:
         with dynamodb_errors("read the old executions table"):
-            return legacy.scan(**kwargs)
+            return read()
     except ClientError as error:
         if error_code(error) != _NO_TABLE:
             raise
-        return {"Items": []}
+        return if_gone
 
 
 def _move(legacy: Table, executions: Table, item: Mapping[str, Any]) -> bool:
