@@ -47,14 +47,11 @@ def _billing(capacity: ProvisionedCapacity | None) -> dict[str, Any]:
     """The table's billing arguments; a provisioned table starts at its minimum."""
     if capacity is None:
         return {"billing_mode": dynamodb.BillingMode.PAY_PER_REQUEST}
-    return {
-        "billing_mode": dynamodb.BillingMode.PROVISIONED,
-        "read_capacity": capacity.min_read,
-        "write_capacity": capacity.min_write,
-    }
+    return {"billing_mode": dynamodb.BillingMode.PROVISIONED, **_index_capacity(capacity)}
 
 
 def _index_capacity(capacity: ProvisionedCapacity | None) -> dict[str, Any]:
+    """A table's or an index's starting capacity: its minimum (none on-demand)."""
     if capacity is None:
         return {}
     return {"read_capacity": capacity.min_read, "write_capacity": capacity.min_write}

@@ -156,8 +156,9 @@ class DeliveryLog:
         self._pending: dict[tuple[str, str, str | None, datetime], _PendingRefusals] = {}
         #: When each counter was last written by this instance (its current minute only).
         self._written_at: dict[tuple[str, str, str | None, datetime], datetime] = {}
-        # Lambda runs one request per instance at a time; the local stack's gateway shares one
-        # instance between its threads, where two requests must not take the same counter.
+        # Lambda (and the local stack, snsflow.local.stack.one_instance) gives an instance one
+        # request at a time; a caller sharing one log between threads must still not have two
+        # of them take the same counter (an uncontended lock costs next to nothing).
         self._lock = threading.Lock()
 
     def delivered(
