@@ -9,10 +9,12 @@ from playwright.sync_api import Page, Request, Route, expect
 
 from snsflow.cli.stack import ReadApi
 from snsflow.local.demo import FAILING_STATE, MESSAGES, WORKFLOW_ID
-from snsflow.local.stack import LocalStack
+from snsflow.local.stack import LocalStack, wait_until
+from snsflow.query import ExecutionDetail
 from snsflow.store.executions import ExecutionStatus
 from tests.browser.chromium import connect
 from tests.browser.conftest import Tab
+from tests.e2e.conftest import DEADLINE_SECONDS
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -20,6 +22,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 def _rejected_order(stack: LocalStack) -> str:
     listed = ReadApi(stack.api_url, stack.read_key).executions(WORKFLOW_ID).items
     return next(x.execution_id for x in listed if x.status is ExecutionStatus.FAILED)
+
+
+def _failed_run(api: ReadApi) -> ExecutionDetail | None:
+    """The rejected order's run in full while it is FAILED, else None."""
+    listed = api.executions(WORKFLOW_ID).items
+    failed = [x.execution_id for x in listed if x.status is ExecutionStatus.FAILED]
+    return api.execution(failed[0]) if failed else None
 
 
 def _open_failed_run(page: Page, stack: LocalStack, key: str, *, auto_refresh: bool = True) -> None:
@@ -82,6 +91,40 @@ def test_an_operate_key_redrives_a_failed_run_and_its_status_changes(
     expect(row).to_have_attribute("data-status", "FAILED")
     expect(page.get_by_test_id("redrive")).to_be_visible()
     expect(page.get_by_test_id("rerun")).to_be_visible()
+
+    page.get_by_test_id("redrive").click()
+
+    expect(page.get_by_test_id("action-result")).to_have_text(
+        "Redriven: the execution runs again from the state that failed."
+    )
+    # The answer's status replaces FAILED in the panel and in the row.
+    expect(row).to_have_attribute("data-status", "RUNNING")
+    fields = page.get_by_test_id("detail-fields")
+    expect(fields).to_contain_text("StatusRunning")
+    expect(fields).to_contain_text("Redriven1 time")
+    expect(fields).not_to_contain_text("Open in Step Functions")  # the answer's: local, no link
+    expect(page.get_by_test_id("redrive")).to_have_count(0)  # a running execution: no action
+    after = ReadApi(demo_stack.api_url, demo_stack.read_key).execution(execution_id)
+    assert after.redrive_count == 1
+    assert [(action.action, action.by) for action in after.actions] == [
+        ("redrive", "local-operate")
+    ]
+    assert tab.page_errors == []
+
+
+def test_a_redrive_answered_503_is_sent_again_with_the_same_key_and_redrives_once(
+    demo_stack: LocalStack, tab: Tab
+) -> None:
+    # After the test above the redriven run fails again (the local stack redrives from the
+    # start): wait until it is FAILED, then redrive it through an answer the page must retry.
+    api = ReadApi(demo_stack.api_url, demo_stack.read_key)
+    before = wait_until(
+        lambda: _failed_run(api), timeout=DEADLINE_SECONDS, what="the redriven run to fail again"
+    )
+    execution_id = before.execution_id
+    page = tab.page
+    _open_failed_run(page, demo_stack, demo_stack.operate_key, auto_refresh=False)
+    expect(page.get_by_test_id("redrive")).to_be_visible()
     keys: list[str | None] = []
 
     def answer_the_first_with_a_503(route: Route) -> None:
@@ -103,23 +146,14 @@ def test_an_operate_key_redrives_a_failed_run_and_its_status_changes(
     expect(page.get_by_test_id("action-result")).to_have_text(
         "Redriven: the execution runs again from the state that failed."
     )
-    # Sent again with the same key: the API answers the redrive it did, and does not refuse it
-    # as RUNNING nor redrive twice.
+    # Sent again with the same key: the API answers the redrive it did, and neither refuses it
+    # as RUNNING nor redrives twice.
     assert len(keys) == 2
     assert keys[0] is not None
     assert keys[0] == keys[1]
-    # The answer's status replaces FAILED in the panel and in the row.
-    expect(row).to_have_attribute("data-status", "RUNNING")
-    fields = page.get_by_test_id("detail-fields")
-    expect(fields).to_contain_text("StatusRunning")
-    expect(fields).to_contain_text("Redriven1 time")
-    expect(fields).not_to_contain_text("Open in Step Functions")  # the answer's: local, no link
-    expect(page.get_by_test_id("redrive")).to_have_count(0)  # a running execution: no action
-    after = ReadApi(demo_stack.api_url, demo_stack.read_key).execution(execution_id)
-    assert after.redrive_count == 1
-    assert [(action.action, action.by) for action in after.actions] == [
-        ("redrive", "local-operate")
-    ]
+    after = api.execution(execution_id)
+    assert after.redrive_count == before.redrive_count + 1
+    assert len(after.actions) == len(before.actions) + 1
     assert tab.page_errors == []
 
 
